@@ -7,7 +7,7 @@ rather than in any test module.
 import os
 
 os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+  os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -15,3 +15,20 @@ import jax  # noqa: E402
 
 # Tests use tiny shapes; compile time dominates, so trade runtime for it.
 jax.config.update("jax_disable_most_optimizations", True)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tfds_dir(tmp_path_factory):
+  """A TFDS data dir holding `synthetic_lesions/tiny`, built once per session."""
+  import tensorflow_datasets as tfds
+
+  import tfds_builders  # noqa: F401
+
+  data_dir = tmp_path_factory.mktemp("tfds")
+  tfds.builder("synthetic_lesions/tiny", data_dir=str(data_dir)).download_and_prepare(
+    file_format="array_record"
+  )
+  return data_dir

@@ -1,0 +1,100 @@
+r"""Benchmarks a config's model: train and inference images/s, compile time, peak memory.
+
+  python -m experiments.bench --config unet_synthetic --batch_size 8 --image_size 256
+  python -m experiments.bench --config unet_synthetic --config.model.base_width=64
+
+Random inputs at the given shape, so the input pipeline is not measured (see
+the data benchmark for that). Peak memory is the accelerator's peak where the
+backend reports it, else the process's peak resident set size.
+"""
+
+import resource
+import sys
+import time
+
+import jax
+import numpy as np
+from absl import app, flags
+
+from experiments import configs
+from jaxseg import losses
+from jaxseg.train import optim, steps, trainer
+
+_BATCH = flags.DEFINE_integer("batch_size", 8, "Global batch size.")
+_SIZE = flags.DEFINE_list("image_size", ["256"], "H[,W] of the input.")
+_STEPS = flags.DEFINE_integer("steps", 10, "Timed steps after warm-up.")
+
+
+def peak_memory_mib() -> tuple[float, str]:
+  stats = jax.devices()[0].memory_stats() or {}
+  if "peak_bytes_in_use" in stats:
+    return stats["peak_bytes_in_use"] / 2**20, "device peak"
+  scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is KiB on Linux
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20, "host peak RSS"
+
+
+def main(argv):
+  del argv
+  config = flags.FLAGS.config
+  size = [int(s) for s in _SIZE.value]
+  height, width = (size[0], size[0]) if len(size) == 1 else size
+  with config.unlocked():
+    config.input.image_size = (height, width)
+    config.batch_size = _BATCH.value
+  mesh = trainer.create_mesh()
+  model = trainer.build_model(config)
+  schedule = optim.create_schedule(config, 1000, 100)
+  state = trainer.init_state(config, model, optim.create_optimizer(config, schedule), mesh)
+  rng = np.random.default_rng(0)
+  batch = trainer.put_batch(
+    {
+      "image": rng.normal(size=(config.batch_size, height, width, 3)).astype(np.float32),
+      "mask": (rng.random((config.batch_size, height, width)) > 0.5).astype(np.float32),
+      "valid": np.ones(config.batch_size, np.float32),
+    },
+    mesh,
+  )
+  train = trainer.TracedStep(
+    steps.make_train_step(losses.get_loss(config.loss), schedule),
+    mesh,
+    shard_outputs=False,
+    donate_state=False,
+  )
+  infer = trainer.TracedStep(steps.eval_step, mesh, shard_outputs=True, donate_state=False)
+
+  compile_seconds = {}
+  for name, step in (("train", train), ("inference", infer)):
+    start = time.perf_counter()
+    step.jitted.lower(state, batch).compile()
+    compile_seconds[name] = time.perf_counter() - start
+
+  def run(step, n):
+    out = step(state, batch)
+    jax.block_until_ready(out)
+    start = time.perf_counter()
+    for _ in range(n):
+      out = step(state, batch)
+    jax.block_until_ready(out)
+    return (time.perf_counter() - start) / n
+
+  train_s, infer_s = run(train, _STEPS.value), run(infer, _STEPS.value)
+  params = sum(x.size for x in jax.tree.leaves(state.params))
+  memory, memory_kind = peak_memory_mib()
+  print(f"config            {config.name}  ({config.model_name}, {params:,} parameters)")
+  print(f"devices           {jax.device_count()} x {jax.devices()[0].device_kind}")
+  print(f"shape             batch {config.batch_size} x {height}x{width}, dtype {config.dtype}")
+  print(
+    f"train             {config.batch_size / train_s:9.1f} images/s  ({train_s * 1e3:.1f} ms/step)"
+  )
+  print(
+    f"inference         {config.batch_size / infer_s:9.1f} images/s  ({infer_s * 1e3:.1f} ms/step)"
+  )
+  print(
+    f"compile           train {compile_seconds['train']:.1f} s, "
+    f"inference {compile_seconds['inference']:.1f} s"
+  )
+  print(f"peak memory       {memory:.0f} MiB ({memory_kind})")
+
+
+if __name__ == "__main__":
+  app.run(main, argv=configs.define_config_flag(sys.argv, default="unet_synthetic"))

@@ -1,0 +1,84 @@
+"""Defaults shared by every config; each config file overrides what its paper fixes."""
+
+import ml_collections
+
+CONFIG_ARGS = ("smoke",)
+
+
+def base_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.name = ""  # set by experiments.run from the config's file name
+  config.seed = 0
+
+  config.model_name = "unet"
+  config.model = ml_collections.ConfigDict()
+  config.dtype = "float32"
+
+  config.loss = "bce_dice"
+  config.aux_loss_weight = 1.0  # weight of heads named aux_* (cca eq. 12)
+
+  config.dataset = ml_collections.ConfigDict()
+  config.dataset.name = "synthetic_lesions"
+  config.dataset.builder_config = "default"
+  config.dataset.data_dir = ml_collections.FieldReference(None, field_type=str)
+  config.dataset.train_split = "train"
+  config.dataset.eval_split = "test"
+
+  config.input = ml_collections.ConfigDict()
+  config.input.image_size = (64, 64)  # (height, width)
+  config.input.resize_method = "bilinear"
+  config.input.normalization = "unit"
+  config.input.hflip = True
+  config.input.vflip = True
+  config.input.num_threads = 4
+  config.input.prefetch = 8
+
+  config.batch_size = 8  # global, over all devices and hosts
+  config.num_epochs = 1.0
+  config.num_train_steps = 0  # > 0 overrides num_epochs
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.name = "adam"
+  config.optimizer.lr = 1e-3
+  config.optimizer.momentum = 0.9
+  config.optimizer.b1 = 0.9
+  config.optimizer.b2 = 0.999
+  config.optimizer.weight_decay = 0.0
+
+  config.schedule = ml_collections.ConfigDict()
+  config.schedule.name = "constant"
+  config.schedule.power = 0.9  # poly
+  config.schedule.every_epochs = 20  # step
+  config.schedule.factor = 0.1  # step
+  config.schedule.warmup_steps = 0
+
+  config.log_every_steps = 50
+  config.checkpoint_every_steps = 500
+  config.keep_checkpoints = 3
+  config.eval_every_steps = 0  # 0: evaluate once, after training
+  config.progress_bar = True
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.batch_size = 16
+  config.eval.original_resolution = False
+  return config
+
+
+def parse_arg(arg: str | None) -> str | None:
+  if arg not in (None, "", *CONFIG_ARGS):
+    raise ValueError(f"Unknown config argument {arg!r}; supported: {CONFIG_ARGS}.")
+  return arg or None
+
+
+def apply_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A few steps at tiny size: the whole path in well under a minute on CPU."""
+  config.dataset.builder_config = "tiny"
+  config.input.image_size = (32, 32)
+  config.batch_size = 4
+  config.num_train_steps = 4
+  config.log_every_steps = 2
+  config.checkpoint_every_steps = 2
+  config.eval_every_steps = 0
+  config.eval.batch_size = 8
+  config.progress_bar = False
+  return config

@@ -1,0 +1,125 @@
+"""grain input pipelines: an endless shuffled training stream and a padded eval pass.
+
+Multi-host: every process builds the same global stream (same seed, same
+shuffle, augmentation keyed on the global position) and takes its own rows of
+each global batch, so the global batch is identical whatever the process count.
+"""
+
+import dataclasses
+import math
+
+import grain
+import numpy as np
+
+from jaxseg.data import transforms
+
+
+class ProcessRows(grain.MapDataset):
+  """The rows of each global batch that belong to one process, in order."""
+
+  def __init__(self, parent, global_batch: int, process_index: int, process_count: int):
+    super().__init__(parent)
+    if global_batch % process_count:
+      raise ValueError(
+        f"Global batch {global_batch} is not divisible by the {process_count} processes."
+      )
+    self._global_batch = global_batch
+    self._local_batch = global_batch // process_count
+    self._offset = process_index * self._local_batch
+
+  def __len__(self):
+    return len(self._parent) // self._global_batch * self._local_batch
+
+  def __getitem__(self, index):
+    if isinstance(index, slice):
+      return self.slice(index)
+    batch, row = divmod(index, self._local_batch)
+    return self._parent[batch * self._global_batch + self._offset + row]
+
+  def __str__(self):
+    return f"ProcessRows(global_batch={self._global_batch}, offset={self._offset})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocess(grain.transforms.Map):
+  """Decoded TFDS example -> fixed-size float image, {0,1} mask, id bytes."""
+
+  image_size: tuple[int, int]
+  resize_method: str
+  normalization: str
+
+  def map(self, example):
+    image, mask = transforms.resize(
+      example["image"], example["mask"], self.image_size, self.resize_method
+    )
+    return {
+      "image": transforms.normalize(image, self.normalization),
+      "mask": (mask[..., 0] > 127).astype(np.float32),
+      "valid": np.float32(1.0),
+      "id": transforms.encode_id(example["id"]),
+      "diagnosis": np.int32(example.get("diagnosis", -1)),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Augment(grain.transforms.RandomMap):
+  hflip: bool
+  vflip: bool
+
+  def random_map(self, element, rng: np.random.Generator):
+    image, mask = transforms.random_flips(
+      element["image"], element["mask"], rng, self.hflip, self.vflip
+    )
+    return {**element, "image": image, "mask": mask}
+
+
+def _preprocess(input_config) -> Preprocess:
+  return Preprocess(
+    image_size=tuple(input_config.image_size),
+    resize_method=input_config.resize_method,
+    normalization=input_config.normalization,
+  )
+
+
+def _read_options(input_config) -> grain.ReadOptions:
+  return grain.ReadOptions(
+    num_threads=input_config.num_threads, prefetch_buffer_size=input_config.prefetch
+  )
+
+
+def train_dataset(
+  source, input_config, global_batch: int, seed: int, process_index=0, process_count=1
+) -> grain.IterDataset:
+  """Endless stream of local batches; reshuffled every epoch; checkpointable."""
+  ds = grain.MapDataset.source(source).shuffle(seed=seed).repeat()
+  ds = ds.map(_preprocess(input_config))
+  ds = ds.random_map(Augment(input_config.hflip, input_config.vflip), seed=seed)
+  ds = ProcessRows(ds, global_batch, process_index, process_count)
+  ds = ds.batch(global_batch // process_count, drop_remainder=True)
+  return ds.to_iter_dataset(_read_options(input_config))
+
+
+class _LoadOrPad(grain.transforms.Map):
+  """Index -> example; indices past the end repeat example 0 with valid = 0."""
+
+  def __init__(self, source, preprocess: Preprocess):
+    self._source = source
+    self._preprocess = preprocess
+
+  def map(self, index):
+    element = self._preprocess.map(self._source[min(index, len(self._source) - 1)])
+    element["index"] = np.int64(index)
+    if index >= len(self._source):
+      element["valid"] = np.float32(0.0)
+    return element
+
+
+def eval_dataset(
+  source, input_config, global_batch: int, process_index=0, process_count=1
+) -> grain.IterDataset:
+  """Every example exactly once, in order; the last global batch is padded."""
+  padded_length = math.ceil(len(source) / global_batch) * global_batch
+  ds = grain.MapDataset.range(padded_length).map(_LoadOrPad(source, _preprocess(input_config)))
+  ds = ProcessRows(ds, global_batch, process_index, process_count)
+  ds = ds.batch(global_batch // process_count, drop_remainder=True)
+  return ds.to_iter_dataset(_read_options(input_config))

@@ -1,0 +1,53 @@
+"""U-Net baseline (SPEC §4.6; Ronneberger et al. 2015 with BatchNorm).
+
+Widths base_width * 2**level (64..1024 by default), conv-BN-ReLU pairs, 2x2 max
+pooling down, 2x2 stride-2 transposed convolutions up, skip concatenation,
+1x1 head to one logit (sigmoid). 'SAME' padding, so the output has the input's
+size whenever H and W are divisible by 2**depth.
+
+Used as the comparison baseline by rmsm, asnet and ulffn; also the first model
+of the default synthetic run (`python -m experiments.run --config unet_synthetic`).
+"""
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxseg.models.blocks import DoubleConv, Dtype
+
+
+class UNet(nn.Module):
+  """U-Net; `depth` pooling steps, `base_width` channels at the top level."""
+
+  base_width: int = 64
+  depth: int = 4
+  num_classes: int = 1
+  dtype: Dtype = jnp.float32
+
+  @property
+  def stride(self) -> int:
+    return 2**self.depth
+
+  @nn.compact
+  def __call__(self, images, train: bool = False):
+    height, width = images.shape[1:3]
+    if height % self.stride or width % self.stride:
+      raise ValueError(
+        f"UNet with depth {self.depth} needs H and W divisible by {self.stride}; "
+        f"got {height}x{width}. Change the config's image_size."
+      )
+    x = images.astype(self.dtype)
+    skips = []
+    for level in range(self.depth):
+      x = DoubleConv(self.base_width * 2**level, dtype=self.dtype)(x, train)
+      skips.append(x)
+      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = DoubleConv(self.base_width * 2**self.depth, dtype=self.dtype)(x, train)
+    for level in reversed(range(self.depth)):
+      width_here = self.base_width * 2**level
+      x = nn.ConvTranspose(
+        width_here, (2, 2), strides=(2, 2), dtype=self.dtype, param_dtype=jnp.float32
+      )(x)
+      x = jnp.concatenate([skips[level], x], axis=-1)
+      x = DoubleConv(width_here, dtype=self.dtype)(x, train)
+    logits = nn.Conv(self.num_classes, (1, 1), dtype=self.dtype, param_dtype=jnp.float32)(x)
+    return {"logits": logits.astype(jnp.float32)}

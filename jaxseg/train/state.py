@@ -1,0 +1,21 @@
+"""Training state: flax's TrainState plus BatchNorm statistics."""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax.training import train_state
+
+
+class TrainState(train_state.TrainState):
+  batch_stats: Any
+
+
+def create_train_state(model, tx, rng: jax.Array, input_shape) -> TrainState:
+  variables = model.init(rng, jnp.zeros(input_shape, jnp.float32), train=False)
+  return TrainState.create(
+    apply_fn=model.apply,
+    params=variables["params"],
+    batch_stats=variables.get("batch_stats", {}),
+    tx=tx,
+  )

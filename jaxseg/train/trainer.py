@@ -1,0 +1,362 @@
+"""The training engine: `train_and_evaluate(config, workdir)`.
+
+Sections, top to bottom: mesh, input, model, step, checkpoint, eval, loop.
+Data parallel: the batch is sharded over the mesh's `data` axis, the state is
+replicated and donated; BatchNorm statistics come out global because jit sees
+the whole sharded batch.
+"""
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+
+import grain
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from absl import logging
+from clu import parameter_overview
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+from tqdm import tqdm
+
+from jaxseg import losses, metrics
+from jaxseg.data import datasets, pipeline, transforms
+from jaxseg.models import create_model
+from jaxseg.train import optim, steps
+from jaxseg.train.state import create_train_state
+from jaxseg.train.summary import SummaryWriter
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+# --- mesh -------------------------------------------------------------------
+
+
+def create_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+  devices = np.asarray(jax.devices() if devices is None else devices)
+  return Mesh(devices.reshape(-1), ("data",))
+
+
+def put_batch(batch, mesh: Mesh):
+  """Host-local numpy rows -> global arrays sharded over `data`."""
+  sharding = NamedSharding(mesh, P("data"))
+  return {
+    key: jax.make_array_from_process_local_data(sharding, batch[key]) for key in steps.DEVICE_KEYS
+  }
+
+
+# --- model --------------------------------------------------------------------
+
+
+def build_model(config):
+  if config.dtype not in DTYPES:
+    raise KeyError(f"Unknown dtype {config.dtype!r}; choose from {sorted(DTYPES)}.")
+  return create_model(config.model_name, dtype=DTYPES[config.dtype], **config.model.to_dict())
+
+
+def init_state(config, model, tx, mesh: Mesh):
+  """Initialises on the host and replicates over the mesh."""
+  height, width = config.input.image_size
+  state = create_train_state(model, tx, jax.random.key(config.seed), (1, height, width, 3))
+  return jax.device_put(state, NamedSharding(mesh, P()))
+
+
+# --- step ---------------------------------------------------------------------
+
+
+class TracedStep:
+  """jit over the mesh, counting traces so that a retrace shows up in logs and tests."""
+
+  def __init__(self, fn: Callable, mesh: Mesh, shard_outputs: bool, donate_state: bool):
+    self.num_traces = 0
+    replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+
+    def counted(*args):
+      self.num_traces += 1
+      return fn(*args)
+
+    out = (sharded, sharded) if shard_outputs else (replicated, replicated)
+    self.jitted = jax.jit(
+      counted,
+      in_shardings=(replicated, sharded),
+      out_shardings=out,
+      donate_argnums=(0,) if donate_state else (),
+    )
+
+  def __call__(self, state, batch):
+    return self.jitted(state, batch)
+
+
+# --- checkpoint -----------------------------------------------------------------
+
+
+def checkpoint_manager(workdir: str, config) -> ocp.CheckpointManager:
+  # Orbax writes into a temporary directory and renames it on commit, so a
+  # checkpoint is either complete or absent.
+  return ocp.CheckpointManager(
+    os.path.join(os.path.abspath(workdir), "checkpoints"),
+    options=ocp.CheckpointManagerOptions(
+      max_to_keep=config.keep_checkpoints, create=True, enable_async_checkpointing=False
+    ),
+  )
+
+
+def save_checkpoint(manager, step: int, state, train_iter):
+  manager.save(
+    step,
+    args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(train_iter)
+    ),
+    force=True,
+  )
+  manager.wait_until_finished()
+
+
+def restore_checkpoint(manager, state, train_iter):
+  """Latest checkpoint into `state` and `train_iter`; a fresh start when there is none."""
+  step = manager.latest_step()
+  if step is None:
+    return state
+  restored = manager.restore(
+    step,
+    args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(state),
+      data=grain.checkpoint.CheckpointRestore(train_iter),
+    ),
+  )
+  logging.info("Resumed from checkpoint at step %d in %s.", step, manager.directory)
+  return restored["state"]
+
+
+# --- eval ---------------------------------------------------------------------
+
+
+def evaluate(state, eval_fn, source, config, mesh: Mesh, original_resolution: bool = False):
+  """One pass over `source`; padding is masked out; returns a MetricAccumulator."""
+  diagnosis_names = _diagnosis_names(source)
+  accumulator = metrics.MetricAccumulator()
+  batches = pipeline.eval_dataset(
+    source,
+    config.input,
+    config.eval.batch_size,
+    jax.process_index(),
+    jax.process_count(),
+  )
+  for batch in batches:
+    counts, probs = eval_fn(state, put_batch(batch, mesh))
+    host = {
+      k: multihost_utils.process_allgather(batch[k], tiled=True)
+      for k in ("valid", "id", "index", "diagnosis")
+    }
+    valid = host["valid"] > 0
+    if original_resolution:
+      probs = multihost_utils.process_allgather(probs, tiled=True)
+      counts = np.stack(
+        [
+          metrics.counts_at_original_resolution(prob, source[int(i)]["mask"])
+          if ok
+          else np.zeros(4, np.int64)
+          for prob, i, ok in zip(probs, host["index"], valid, strict=True)
+        ]
+      )
+    else:
+      counts = multihost_utils.process_allgather(counts, tiled=True)
+    groups = None
+    if diagnosis_names:
+      groups = [diagnosis_names[d] if d >= 0 else "unknown" for d in host["diagnosis"]]
+    accumulator.update(counts, ids=transforms.decode_ids(host["id"]), valid=valid, groups=groups)
+  return accumulator
+
+
+def _diagnosis_names(source) -> list[str] | None:
+  info = getattr(source, "dataset_info", None)
+  if info is None or "diagnosis" not in info.features:
+    return None
+  return list(info.features["diagnosis"].names)
+
+
+def write_results(path: str, config, split: str, accumulator, extra: dict):
+  summary = accumulator.summary()
+  results = {
+    "config": config.get("name", ""),
+    "dataset": config.dataset.name,
+    "split": split,
+    "resolution": extra.pop("resolution"),
+    "metrics": summary["mean"],
+    "pooled": summary["pooled"],
+    "num_images": summary["num_images"],
+    **extra,
+    "per_image": accumulator.per_image(),
+  }
+  if any("group" in row for row in results["per_image"]):
+    results["by_diagnosis"] = {
+      group: s["mean"] for group, s in accumulator.summary_by_group().items()
+    }
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(results, f, indent=1)
+  os.replace(tmp, path)
+  return results
+
+
+# --- loop ---------------------------------------------------------------------
+
+
+def _check_finite(pending: list, latest_checkpoint: int | None, checkpoint_dir: str):
+  for step, values in pending:
+    bad = {k: float(v) for k, v in values.items() if not np.isfinite(v)}
+    if bad:
+      kept = (
+        f"the last good checkpoint (step {latest_checkpoint}) in {checkpoint_dir} is intact"
+        if latest_checkpoint is not None
+        else "no checkpoint had been written yet"
+      )
+      raise FloatingPointError(
+        f"Non-finite training values {bad} at step {step}. Training stopped; {kept}. "
+        "Lower optimizer.lr (or check the input data) and rerun with the same --workdir "
+        "to resume from that checkpoint."
+      )
+
+
+def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()) -> dict:
+  """Trains (resuming from `workdir` if it holds checkpoints), evaluates, writes results.json.
+
+  `step_hooks` are called as hook(step, host_batch) before each step (tests use
+  them to record batches or to simulate preemption).
+  """
+  os.makedirs(workdir, exist_ok=True)
+  lead = jax.process_index() == 0
+  writer = SummaryWriter(workdir, enabled=lead)
+  writer.write_hparams(config.to_dict() if hasattr(config, "to_dict") else dict(config))
+
+  # Mesh.
+  mesh = create_mesh()
+  if config.batch_size % jax.device_count():
+    raise ValueError(
+      f"batch_size {config.batch_size} must be divisible by the {jax.device_count()} devices."
+    )
+
+  # Input.
+  train_source = datasets.open_split(
+    config.dataset.name,
+    config.dataset.train_split,
+    config.dataset.builder_config,
+    config.dataset.data_dir,
+  )
+  train_iter = iter(
+    pipeline.train_dataset(
+      train_source,
+      config.input,
+      config.batch_size,
+      config.seed,
+      jax.process_index(),
+      jax.process_count(),
+    )
+  )
+  epoch_steps = optim.steps_per_epoch(len(train_source), config.batch_size)
+  total_steps = optim.total_train_steps(config, len(train_source))
+
+  # Model.
+  model = build_model(config)
+  schedule = optim.create_schedule(config, total_steps, epoch_steps)
+  tx = optim.create_optimizer(config, schedule)
+  state = init_state(config, model, tx, mesh)
+  if lead:
+    parameter_overview.log_parameter_overview(state.params)
+
+  # Step.
+  loss_fn = losses.get_loss(config.loss)
+  train_step = TracedStep(
+    steps.make_train_step(loss_fn, schedule, config.aux_loss_weight),
+    mesh,
+    shard_outputs=False,
+    donate_state=True,
+  )
+  eval_fn = TracedStep(steps.eval_step, mesh, shard_outputs=True, donate_state=False)
+
+  # Checkpoint.
+  manager = checkpoint_manager(workdir, config)
+  state = restore_checkpoint(manager, state, train_iter)
+  start_step = int(jax.device_get(state.step))
+
+  # Loop.
+  pending: list = []
+  progress = tqdm(
+    total=total_steps,
+    initial=start_step,
+    desc="train",
+    disable=not (lead and config.progress_bar),
+    mininterval=2.0,
+  )
+  window_start, window_steps = time.perf_counter(), 0
+  train_start = time.perf_counter()
+  for step in range(start_step + 1, total_steps + 1):
+    host_batch = next(train_iter)
+    for hook in step_hooks:
+      hook(step, host_batch)
+    state, step_metrics = train_step(state, put_batch(host_batch, mesh))
+    pending.append((step, step_metrics))
+    window_steps += 1
+    progress.update(1)
+
+    is_last = step == total_steps
+    if step % config.log_every_steps == 0 or is_last:
+      pending = jax.device_get(pending)
+      _check_finite(pending, manager.latest_step(), str(manager.directory))
+      elapsed = time.perf_counter() - window_start
+      scalars = {k: float(np.mean([m[k] for _, m in pending])) for k in pending[-1][1]}
+      scalars["images_per_sec"] = window_steps * config.batch_size / max(elapsed, 1e-9)
+      writer.write_scalars(step, scalars)
+      pending, window_start, window_steps = [], time.perf_counter(), 0
+    if step % config.checkpoint_every_steps == 0 or is_last:
+      pending = jax.device_get(pending)
+      _check_finite(pending, manager.latest_step(), str(manager.directory))
+      save_checkpoint(manager, step, state, train_iter)
+    if config.eval_every_steps and step % config.eval_every_steps == 0 and not is_last:
+      source = datasets.open_split(
+        config.dataset.name,
+        config.dataset.eval_split,
+        config.dataset.builder_config,
+        config.dataset.data_dir,
+      )
+      summary = evaluate(state, eval_fn, source, config, mesh).summary()
+      writer.write_scalars(step, {f"eval/{k}": v for k, v in summary["mean"].items()})
+  progress.close()
+  train_seconds = time.perf_counter() - train_start
+  if train_step.num_traces > 1:
+    logging.warning("The train step was traced %d times.", train_step.num_traces)
+
+  # Final evaluation.
+  eval_source = datasets.open_split(
+    config.dataset.name,
+    config.dataset.eval_split,
+    config.dataset.builder_config,
+    config.dataset.data_dir,
+  )
+  original = config.eval.original_resolution
+  accumulator = evaluate(state, eval_fn, eval_source, config, mesh, original)
+  height, width = config.input.image_size
+  extra = {
+    "resolution": "original" if original else f"input {height}x{width}",
+    "step": int(jax.device_get(state.step)),
+    "train_seconds_this_run": round(train_seconds, 2),
+  }
+  results = None
+  if lead:
+    results = write_results(
+      os.path.join(workdir, "results.json"), config, config.dataset.eval_split, accumulator, extra
+    )
+    writer.write_scalars(extra["step"], {f"test/{k}": v for k, v in results["metrics"].items()})
+  writer.flush()
+  writer.close()
+  manager.close()
+  return {
+    "state": state,
+    "results": results,
+    "train_step_traces": train_step.num_traces,
+    "eval_step_traces": eval_fn.num_traces,
+  }

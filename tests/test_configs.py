@@ -1,0 +1,90 @@
+"""Every config loads, every name it uses resolves, and every smoke run works."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from experiments import configs
+from jaxseg import losses, models
+from jaxseg.data import datasets, transforms
+from jaxseg.train import optim, trainer
+
+ALL = configs.available()
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("arg", [None, "smoke"])
+def test_config_loads_and_resolves(name, arg):
+  config = configs.get_config(name + (f":{arg}" if arg else ""))
+  assert config.name == name + (f":{arg}" if arg else "")
+  model = trainer.build_model(config)
+  assert isinstance(model, models.MODELS[config.model_name])
+  losses.get_loss(config.loss)
+  spec = datasets.get_dataset_spec(config.dataset.name)
+  assert config.dataset.train_split in spec.splits
+  assert config.dataset.eval_split in spec.splits
+  assert config.input.resize_method in transforms.RESIZE_METHODS
+  assert config.input.normalization in transforms.NORMALIZATIONS
+  schedule = optim.create_schedule(config, 100, 10)
+  optim.create_optimizer(config, schedule)
+  assert config.batch_size % 4 == 0, "smoke and full batches must shard over 4 test devices"
+
+
+def test_unknown_names_are_clear_errors():
+  with pytest.raises(KeyError, match="available configs"):
+    configs.get_config("no_such_config")
+  with pytest.raises(ValueError, match="Unknown config argument"):
+    configs.get_config(f"{ALL[0]}:bogus")
+  with pytest.raises(KeyError, match="registered models"):
+    models.create_model("no_such_model")
+  with pytest.raises(KeyError, match="has no field"):
+    models.create_model("unet", widths=3)
+  with pytest.raises(KeyError, match="known losses"):
+    losses.get_loss("no_such_loss")
+  with pytest.raises(KeyError, match="registered datasets"):
+    datasets.get_dataset_spec("no_such_dataset")
+
+
+def test_cli_rejects_unknown_override_key(tmp_path):
+  proc = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "experiments.run",
+      "--config",
+      f"{ALL[0]}:smoke",
+      "--workdir",
+      str(tmp_path),
+      "--config.no_such_key=1",
+    ],
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
+  assert proc.returncode != 0
+  assert "no_such_key" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_smoke_run_via_cli(name, tfds_dir, tmp_path):
+  proc = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "experiments.run",
+      "--config",
+      f"{name}:smoke",
+      "--workdir",
+      str(tmp_path),
+      f"--config.dataset.data_dir={tfds_dir}",
+    ],
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["config"] == f"{name}:smoke"
+  assert 0.0 <= results["metrics"]["JA"] <= 1.0

@@ -1,0 +1,1 @@
+"""synthetic_lesions dataset: dermoscopy-like images with exact masks, from a seed."""
