@@ -23,8 +23,9 @@ flags.mark_flag_as_required("workdir")
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  from jaxseg.train import trainer  # noqa: PLC0415  (imports JAX after absl parsed flags)
+  from jaxseg.train import summary, trainer  # noqa: PLC0415  (JAX after absl parsed flags)
 
+  summary.quiet_library_logs()
   trainer.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
 
 

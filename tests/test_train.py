@@ -1,8 +1,5 @@
 """Training engine: data parallelism, tracing, preemption and the NaN guard."""
 
-import json
-import os
-
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
@@ -61,17 +58,13 @@ def test_four_devices_match_one_device():
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_smoke_run_traces_once_and_writes_results(tfds_dir, tmp_path):
-  config = _smoke_config(tfds_dir)
-  out = trainer.train_and_evaluate(config, str(tmp_path))
-  assert out["train_step_traces"] == 1
-  assert out["eval_step_traces"] == 1
-  with open(tmp_path / "results.json") as f:
-    results = json.load(f)
-  assert set(results["metrics"]) == {"AC", "DI", "JA", "SE", "SP", "JA_thresholded"}
+def test_eval_results_cover_the_split_once(tfds_dir, tmp_path):
+  out = trainer.train_and_evaluate(_smoke_config(tfds_dir), str(tmp_path))
+  results = out["results"]
   assert results["num_images"] == 12  # the tiny config's test split, padding excluded
   assert len({row["id"] for row in results["per_image"]}) == 12
-  assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path))
+  assert set(results["by_diagnosis"]) <= {"benign", "melanoma"}
+  assert results["resolution"] == "input 32x32"
 
 
 class _Recorder:
@@ -124,3 +117,11 @@ def test_nan_guard_keeps_last_good_checkpoint(tfds_dir, tmp_path):
   assert manager.latest_step() == 4
   restored = manager.restore(4, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(restored["state"]["params"]))
+
+
+def test_eval_at_original_resolution(tfds_dir, tmp_path):
+  config = _smoke_config(tfds_dir, **{"eval.original_resolution": True, "num_train_steps": 1})
+  results = trainer.train_and_evaluate(config, str(tmp_path))["results"]
+  assert results["resolution"] == "original"
+  for row in results["per_image"]:  # counts cover the 48x64 ground truth, not the 32x32 input
+    assert row["tp"] + row["fp"] + row["fn"] + row["tn"] == 48 * 64

@@ -6,6 +6,7 @@ TensorFlow (clu 0.0.12), which this project never needs, so events are written
 with TensorBoard's TensorFlow-free event writer instead.
 """
 
+import logging as python_logging
 import time
 from collections.abc import Mapping
 
@@ -47,3 +48,18 @@ class SummaryWriter:
   def close(self):
     if self._events is not None:
       self._events.close()
+
+
+class _LibraryInfoFilter(python_logging.Filter):
+  """Drops INFO lines of chatty libraries (Orbax logs every save in detail)."""
+
+  CHATTY = ("/orbax/", "/tensorflow_datasets/", "/grain/", "/etils/")
+
+  def filter(self, record):
+    return record.levelno >= python_logging.WARNING or not any(
+      part in record.pathname for part in self.CHATTY
+    )
+
+
+def quiet_library_logs():
+  logging.get_absl_handler().addFilter(_LibraryInfoFilter())

@@ -265,8 +265,11 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
   schedule = optim.create_schedule(config, total_steps, epoch_steps)
   tx = optim.create_optimizer(config, schedule)
   state = init_state(config, model, tx, mesh)
-  if lead:
-    parameter_overview.log_parameter_overview(state.params)
+  logging.info(
+    "Model %s: %s parameters, random initialisation.",
+    config.model_name,
+    f"{parameter_overview.count_parameters(state.params):,}",
+  )
 
   # Step.
   loss_fn = losses.get_loss(config.loss)
@@ -351,6 +354,7 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
       os.path.join(workdir, "results.json"), config, config.dataset.eval_split, accumulator, extra
     )
     writer.write_scalars(extra["step"], {f"test/{k}": v for k, v in results["metrics"].items()})
+    logging.info("Wrote %s", os.path.join(workdir, "results.json"))
   writer.flush()
   writer.close()
   manager.close()
