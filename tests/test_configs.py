@@ -8,7 +8,7 @@ import pytest
 
 from experiments import configs
 from jaxseg import losses, metrics, models
-from jaxseg.data import datasets, transforms
+from jaxseg.data import datasets, splits, transforms
 from jaxseg.train import optim, trainer
 
 ALL = configs.available()
@@ -23,8 +23,13 @@ def test_config_loads_and_resolves(name, arg):
   assert isinstance(model, models.MODELS[config.model_name])
   losses.get_loss(config.loss)
   spec = datasets.get_dataset_spec(config.dataset.name)
-  assert config.dataset.train_split in spec.splits
-  assert config.dataset.eval_split in spec.splits
+  for split in (config.dataset.train_split, config.dataset.eval_split):
+    if split.startswith(splits.PROTOCOL_PREFIX):
+      assert split.removeprefix(splits.PROTOCOL_PREFIX) in splits.PARTS
+      assert config.dataset.protocol.source_split in spec.splits
+      assert config.dataset.protocol.name in ("holdout", "kfold")
+    else:
+      assert split in spec.splits
   assert config.input.resize_method in transforms.RESIZE_METHODS
   assert config.input.normalization in transforms.NORMALIZATIONS
   schedule = optim.create_schedule(config, 100, 10)

@@ -21,8 +21,18 @@ def base_config() -> ml_collections.ConfigDict:
   config.dataset.name = "synthetic_lesions"
   config.dataset.builder_config = "default"
   config.dataset.data_dir = ml_collections.FieldReference(None, field_type=str)
-  config.dataset.train_split = "train"
-  config.dataset.eval_split = "test"
+  config.dataset.train_split = "train"  # an official split, or protocol:train
+  config.dataset.eval_split = "test"  # an official split, or protocol:heldout
+  # Non-official splits of `source_split` (jaxseg/data/splits.py); name: none,
+  # holdout (num_train or train_fraction) or kfold (num_folds, fold).
+  config.dataset.protocol = ml_collections.ConfigDict()
+  config.dataset.protocol.name = "none"
+  config.dataset.protocol.source_split = "train"
+  config.dataset.protocol.num_train = 0
+  config.dataset.protocol.train_fraction = 0.0
+  config.dataset.protocol.num_folds = 5
+  config.dataset.protocol.fold = 0
+  config.dataset.protocol.seed = 0
 
   config.input = ml_collections.ConfigDict()
   config.input.image_size = (64, 64)  # (height, width)

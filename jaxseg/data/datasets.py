@@ -37,8 +37,14 @@ def default_data_dir() -> str:
   return os.environ.get("TFDS_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))
 
 
-def open_split(name: str, split: str, builder_config: str | None = None, data_dir=None):
-  """Returns a random-access source (len, __getitem__) of decoded numpy examples."""
+def open_split(
+  name: str, split: str, builder_config: str | None = None, data_dir=None, decoders=None
+):
+  """Returns a random-access source (len, __getitem__) of decoded numpy examples.
+
+  `decoders` is TFDS's per-feature decoder tree (e.g. `tfds.decode.SkipDecoding()`
+  to read ids without decoding images).
+  """
   spec = get_dataset_spec(name)
   if split not in spec.splits:
     raise KeyError(f"Dataset {name!r} has no split {split!r}; its splits are {spec.splits}.")
@@ -49,4 +55,4 @@ def open_split(name: str, split: str, builder_config: str | None = None, data_di
     if jax.process_index() == 0:
       builder.download_and_prepare(file_format="array_record")
     multihost_utils.sync_global_devices(f"prepare {full_name}")
-  return builder.as_data_source(split=split)
+  return builder.as_data_source(split=split, decoders=decoders)

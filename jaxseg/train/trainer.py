@@ -24,7 +24,7 @@ from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
 from jaxseg import losses, metrics
-from jaxseg.data import datasets, pipeline, transforms
+from jaxseg.data import pipeline, splits, transforms
 from jaxseg.models import create_model
 from jaxseg.train import optim, steps
 from jaxseg.train.state import create_train_state
@@ -241,12 +241,8 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
     )
 
   # Input.
-  train_source = datasets.open_split(
-    config.dataset.name,
-    config.dataset.train_split,
-    config.dataset.builder_config,
-    config.dataset.data_dir,
-  )
+  train_source = splits.open_split(config.dataset, config.dataset.train_split, workdir)
+  eval_source = splits.open_split(config.dataset, config.dataset.eval_split, workdir)
   train_iter = iter(
     pipeline.train_dataset(
       train_source,
@@ -320,13 +316,7 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
       _check_finite(pending, manager.latest_step(), str(manager.directory))
       save_checkpoint(manager, step, state, train_iter)
     if config.eval_every_steps and step % config.eval_every_steps == 0 and not is_last:
-      source = datasets.open_split(
-        config.dataset.name,
-        config.dataset.eval_split,
-        config.dataset.builder_config,
-        config.dataset.data_dir,
-      )
-      summary = evaluate(state, eval_fn, source, config, mesh).summary()
+      summary = evaluate(state, eval_fn, eval_source, config, mesh).summary()
       writer.write_scalars(step, {f"eval/{k}": v for k, v in summary["mean"].items()})
   progress.close()
   train_seconds = time.perf_counter() - train_start
@@ -334,12 +324,6 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
     logging.warning("The train step was traced %d times.", train_step.num_traces)
 
   # Final evaluation.
-  eval_source = datasets.open_split(
-    config.dataset.name,
-    config.dataset.eval_split,
-    config.dataset.builder_config,
-    config.dataset.data_dir,
-  )
   original = config.eval.original_resolution
   accumulator = evaluate(state, eval_fn, eval_source, config, mesh, original)
   height, width = config.input.image_size

@@ -1,0 +1,119 @@
+r"""Looks at a dataset: a contact sheet with mask outlines, and a stats file.
+
+  python -m experiments.explore --dataset synthetic_lesions --split train --out runs/explore
+  python -m experiments.explore --dataset isic2017 --builder_config max512 --split validation
+
+Writes <out>/<dataset>_<split>_contact_sheet.png and <out>/<dataset>_<split>_stats.json
+(counts, diagnosis distribution, image-size and lesion-area-fraction histograms).
+"""
+
+import collections
+import json
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+from absl import app, flags
+from PIL import Image, ImageDraw
+
+from jaxseg.data import datasets
+
+_DATASET = flags.DEFINE_string("dataset", "synthetic_lesions", "Registered dataset name.")
+_SPLIT = flags.DEFINE_string("split", "train", "Split to explore.")
+_BUILDER_CONFIG = flags.DEFINE_string("builder_config", None, "TFDS builder config.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir (default $TFDS_DATA_DIR).")
+_OUT = flags.DEFINE_string("out", "runs/explore", "Output directory.")
+_NUM = flags.DEFINE_integer("num_images", 24, "Images on the contact sheet.")
+_SEED = flags.DEFINE_integer("seed", 0, "Which images go on the sheet.")
+
+THUMB_WIDTH = 192
+OUTLINE = (0, 255, 0)
+
+
+def outline(mask: np.ndarray) -> np.ndarray:
+  """Boundary pixels of a binary mask (4-neighbourhood)."""
+  padded = np.pad(mask, 1, mode="edge")
+  interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:] & mask
+  return mask & ~interior
+
+
+def thumbnail(image: np.ndarray, mask: np.ndarray, label: str) -> Image.Image:
+  height = max(1, round(image.shape[0] * THUMB_WIDTH / image.shape[1]))
+  thumb = np.asarray(Image.fromarray(image).resize((THUMB_WIDTH, height), Image.BILINEAR)).copy()
+  small = Image.fromarray(mask[..., 0]).resize((THUMB_WIDTH, height), Image.NEAREST)
+  edge = outline(np.asarray(small) > 127)
+  thumb[edge] = OUTLINE
+  tile = Image.fromarray(thumb)
+  ImageDraw.Draw(tile).text((4, 4), label, fill=(255, 255, 255))
+  return tile
+
+
+def contact_sheet(tiles: list[Image.Image], columns: int = 6) -> Image.Image:
+  rows = [tiles[i : i + columns] for i in range(0, len(tiles), columns)]
+  row_heights = [max(t.height for t in row) for row in rows]
+  sheet = Image.new("RGB", (columns * (THUMB_WIDTH + 4), sum(h + 4 for h in row_heights)))
+  y = 0
+  for row, height in zip(rows, row_heights, strict=True):
+    for x, tile in enumerate(row):
+      sheet.paste(tile, (x * (THUMB_WIDTH + 4), y))
+    y += height + 4
+  return sheet
+
+
+def histogram(values, bins) -> dict:
+  counts, edges = np.histogram(values, bins=bins)
+  return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+
+
+def main(argv):
+  del argv
+  name, split = _DATASET.value, _SPLIT.value
+  open_source = lambda decoders=None: datasets.open_split(  # noqa: E731
+    name, split, _BUILDER_CONFIG.value, _DATA_DIR.value, decoders=decoders
+  )
+  # Statistics read masks only; images stay encoded.
+  masks_only = open_source({"image": tfds.decode.SkipDecoding()})
+  labels = masks_only.dataset_info.features["diagnosis"].names
+  sizes, fractions, diagnoses = [], [], collections.Counter()
+  for i in range(len(masks_only)):
+    example = masks_only[i]
+    sizes.append((int(example["original_height"]), int(example["original_width"])))
+    fractions.append(float(np.mean(example["mask"] > 127)))
+    diagnoses[labels[example["diagnosis"]]] += 1
+  heights, widths = np.array(sizes).T
+  stats = {
+    "dataset": name,
+    "builder_config": _BUILDER_CONFIG.value,
+    "split": split,
+    "num_examples": len(masks_only),
+    "diagnosis": dict(sorted(diagnoses.items())),
+    "original_height": histogram(heights, 10),
+    "original_width": histogram(widths, 10),
+    "distinct_sizes": len(set(sizes)),
+    "lesion_area_fraction": histogram(fractions, np.linspace(0, 1, 11)),
+    "lesion_area_fraction_mean": float(np.mean(fractions)),
+    "empty_masks": int(sum(f == 0 for f in fractions)),
+  }
+
+  source = open_source()
+  rng = np.random.default_rng(_SEED.value)
+  chosen = sorted(rng.choice(len(source), min(_NUM.value, len(source)), replace=False))
+  tiles = []
+  for i in chosen:
+    example = source[int(i)]
+    example_id = example["id"].decode() if isinstance(example["id"], bytes) else example["id"]
+    tiles.append(
+      thumbnail(example["image"], example["mask"], f"{example_id} {labels[example['diagnosis']]}")
+    )
+
+  os.makedirs(_OUT.value, exist_ok=True)
+  stem = os.path.join(_OUT.value, f"{name}_{split}")
+  contact_sheet(tiles).save(f"{stem}_contact_sheet.png")
+  with open(f"{stem}_stats.json", "w") as f:
+    json.dump(stats, f, indent=1)
+  print(json.dumps({k: v for k, v in stats.items() if not isinstance(v, dict)}, indent=1))
+  print(f"Wrote {stem}_contact_sheet.png and {stem}_stats.json")
+
+
+if __name__ == "__main__":
+  app.run(main)

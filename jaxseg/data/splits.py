@@ -1,0 +1,144 @@
+"""Protocol splits that are not official (SPEC §3), as id lists.
+
+Seeded and deterministic: ids are sorted before the seeded permutation, so the
+split depends only on the set of ids and the seed, never on storage order.
+
+  ISIC 2016 train 700 / validation 200 (ulffn)   holdout(ids, num_train=700)
+  ISIC 2018 random 80 / 20 (cca)                 holdout(ids, train_fraction=0.8)
+  ISIC 2018 2000 / 594 (rmsm)                    holdout(ids, num_train=2000)
+  5-fold cross-validation (cdnn, asnet)          kfold(ids, num_folds=5)[fold]
+
+Configs name them as splits: `dataset.train_split = "protocol:train"` and
+`dataset.eval_split = "protocol:heldout"` subset `dataset.protocol.source_split`.
+"""
+
+import json
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from jaxseg.data import datasets
+
+PROTOCOL_PREFIX = "protocol:"
+PARTS = ("train", "heldout")
+
+
+def _permuted(ids: Sequence[str], seed: int) -> list[str]:
+  ids = sorted(ids)
+  if len(set(ids)) != len(ids):
+    raise ValueError("Protocol splits need unique ids.")
+  return [ids[i] for i in np.random.default_rng(seed).permutation(len(ids))]
+
+
+def holdout(ids, *, num_train: int = 0, train_fraction: float = 0.0, seed: int = 0) -> dict:
+  """{"train": ids, "heldout": ids}: `num_train` ids, or round(fraction * n), for training."""
+  if bool(num_train) == bool(train_fraction):
+    raise ValueError("Give exactly one of num_train and train_fraction.")
+  count = num_train or round(train_fraction * len(ids))
+  if not 0 < count < len(ids):
+    raise ValueError(f"Cannot hold out with {count} training ids out of {len(ids)}.")
+  order = _permuted(ids, seed)
+  return {"train": sorted(order[:count]), "heldout": sorted(order[count:])}
+
+
+def kfold(ids, *, num_folds: int, seed: int = 0) -> list[dict]:
+  """k folds of near-equal size; fold f holds out its part and trains on the rest."""
+  if not 2 <= num_folds <= len(ids):
+    raise ValueError(f"Cannot make {num_folds} folds of {len(ids)} ids.")
+  parts = np.array_split(np.array(_permuted(ids, seed), dtype=object), num_folds)
+  return [
+    {
+      "train": sorted(str(i) for j, p in enumerate(parts) if j != fold for i in p),
+      "heldout": sorted(str(i) for i in parts[fold]),
+    }
+    for fold in range(num_folds)
+  ]
+
+
+def protocol_ids(all_ids, protocol) -> dict:
+  """The protocol config (`dataset.protocol`) applied to the source split's ids."""
+  if protocol.name == "holdout":
+    return holdout(
+      all_ids,
+      num_train=protocol.num_train,
+      train_fraction=protocol.train_fraction,
+      seed=protocol.seed,
+    )
+  if protocol.name == "kfold":
+    if not 0 <= protocol.fold < protocol.num_folds:
+      raise ValueError(f"fold {protocol.fold} is not in [0, {protocol.num_folds}).")
+    return kfold(all_ids, num_folds=protocol.num_folds, seed=protocol.seed)[protocol.fold]
+  raise KeyError(
+    f"Unknown protocol {protocol.name!r}; choose holdout or kfold (config key dataset.protocol)."
+  )
+
+
+class Subset:
+  """Random-access view of the examples of `source` at `indices`."""
+
+  def __init__(self, source, indices: Sequence[int]):
+    self._source, self._indices = source, list(indices)
+    self.dataset_info = getattr(source, "dataset_info", None)
+
+  def __len__(self):
+    return len(self._indices)
+
+  def __getitem__(self, index):
+    return self._source[self._indices[index]]
+
+
+def _ids_of(dataset_config, split: str) -> list[str]:
+  """Ids in storage order, read without decoding any image."""
+  skip = {"image": tfds.decode.SkipDecoding(), "mask": tfds.decode.SkipDecoding()}
+  source = _open_official(dataset_config, split, decoders=skip)
+  return [_text(source[i]["id"]) for i in range(len(source))]
+
+
+def _text(value) -> str:
+  return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _open_official(dataset_config, split: str, decoders=None):
+  return datasets.open_split(
+    dataset_config.name,
+    split,
+    dataset_config.builder_config,
+    dataset_config.data_dir,
+    decoders=decoders,
+  )
+
+
+def open_split(dataset_config, split: str, workdir: str | None = None):
+  """An official split, or `protocol:train` / `protocol:heldout` of the configured protocol.
+
+  A protocol split's id lists are written to `<workdir>/splits.json`.
+  """
+  if not split.startswith(PROTOCOL_PREFIX):
+    return _open_official(dataset_config, split)
+  part = split.removeprefix(PROTOCOL_PREFIX)
+  if part not in PARTS:
+    raise KeyError(f"Unknown protocol split {split!r}; use protocol:train or protocol:heldout.")
+  protocol = dataset_config.protocol
+  source_ids = _ids_of(dataset_config, protocol.source_split)
+  parts = protocol_ids(source_ids, protocol)
+  if workdir is not None:
+    _write_split_ids(workdir, dataset_config, parts)
+  position = {example_id: i for i, example_id in enumerate(source_ids)}
+  source = _open_official(dataset_config, protocol.source_split)
+  return Subset(source, [position[i] for i in parts[part]])
+
+
+def _write_split_ids(workdir: str, dataset_config, parts: dict):
+  record = {
+    "dataset": dataset_config.name,
+    "builder_config": dataset_config.builder_config,
+    "protocol": dataset_config.protocol.to_dict(),
+    **parts,
+  }
+  path = os.path.join(workdir, "splits.json")
+  tmp = f"{path}.tmp.{os.getpid()}"
+  with open(tmp, "w") as f:
+    json.dump(record, f, indent=1)
+  os.replace(tmp, path)
