@@ -48,19 +48,21 @@ def main(argv):
   rng = np.random.default_rng(0)
   batch = trainer.put_batch(
     {
-      "image": rng.normal(size=(config.batch_size, height, width, 3)).astype(np.float32),
-      "mask": (rng.random((config.batch_size, height, width)) > 0.5).astype(np.float32),
+      "image": rng.integers(0, 256, (config.batch_size, height, width, 3), np.uint8),
+      "mask": (rng.random((config.batch_size, height, width)) > 0.5).astype(np.uint8),
       "valid": np.ones(config.batch_size, np.float32),
     },
     mesh,
   )
   train = trainer.TracedStep(
-    steps.make_train_step(losses.get_loss(config.loss), schedule),
+    steps.make_train_step(losses.get_loss(config.loss), schedule, config.input.normalization),
     mesh,
     shard_outputs=False,
     donate_state=False,
   )
-  infer = trainer.TracedStep(steps.eval_step, mesh, shard_outputs=True, donate_state=False)
+  infer = trainer.TracedStep(
+    steps.make_eval_step(config.input.normalization), mesh, shard_outputs=True, donate_state=False
+  )
 
   compile_seconds = {}
   for name, step in (("train", train), ("inference", infer)):

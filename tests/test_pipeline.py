@@ -26,7 +26,6 @@ def _input_config(**overrides):
     {
       "image_size": (8, 12),
       "resize_method": "bilinear",
-      "normalization": "unit",
       "hflip": True,
       "vflip": True,
       "num_threads": 2,
@@ -73,11 +72,13 @@ def test_resize_normalise_and_mask_values():
   batch = next(
     iter(pipeline.train_dataset(_source(), _input_config(hflip=False, vflip=False), 4, seed=0))
   )
-  assert batch["image"].shape == (4, 8, 12, 3) and batch["image"].dtype == np.float32
-  assert batch["mask"].shape == (4, 8, 12)
-  assert set(np.unique(batch["mask"])) == {0.0, 1.0}
-  np.testing.assert_array_equal(batch["mask"][:, :4], 1.0)  # top half is lesion
-  assert batch["image"].max() <= 1.0 and batch["image"].min() >= 0.0
+  assert batch["image"].shape == (4, 8, 12, 3) and batch["image"].dtype == np.uint8
+  assert batch["mask"].shape == (4, 8, 12) and batch["mask"].dtype == np.uint8
+  assert set(np.unique(batch["mask"])) == {0, 1}
+  np.testing.assert_array_equal(batch["mask"][:, :4], 1)  # top half is lesion
+  normalized = transforms.normalize(batch["image"], "imagenet")
+  expected = (batch["image"][..., 0] / 255.0 - 0.485) / 0.229
+  np.testing.assert_allclose(normalized[..., 0], expected, rtol=1e-5)
 
 
 def test_flips_keep_image_and_mask_aligned():
@@ -86,7 +87,7 @@ def test_flips_keep_image_and_mask_aligned():
     example["image"] = np.repeat(example["mask"], 3, axis=-1)
   config = _input_config(resize_method="nearest")
   for batch in _take(iter(pipeline.train_dataset(source, config, 4, seed=0)), 6):
-    np.testing.assert_array_equal(batch["image"][..., 0], batch["mask"])
+    np.testing.assert_array_equal(batch["image"][..., 0] > 127, batch["mask"] > 0)
 
 
 @pytest.mark.parametrize("process_count", [1, 2])

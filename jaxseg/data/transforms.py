@@ -1,7 +1,8 @@
-"""Per-example transforms on host numpy arrays (resize, normalise, augment).
+"""Per-example transforms on host numpy arrays (resize, augment), and normalisation.
 
-They run inside grain workers, one example at a time, so images never reach
-the device at their original size.
+Resizing and augmentation run inside grain workers, one example at a time, so
+images never reach the device at their original size; normalisation runs on
+the device, inside the jitted steps.
 """
 
 import numpy as np
@@ -39,13 +40,14 @@ def resize(image: np.ndarray, mask: np.ndarray, size: tuple[int, int], method: s
   return image, mask
 
 
-def normalize(image: np.ndarray, normalization: str) -> np.ndarray:
+def normalize(images, normalization: str):
+  """uint8 pixels -> float32 (x / 255 - mean) / std; numpy or jax arrays."""
   if normalization not in NORMALIZATIONS:
     raise KeyError(
       f"Unknown normalization {normalization!r}; choose from {sorted(NORMALIZATIONS)}."
     )
   mean, std = NORMALIZATIONS[normalization]
-  return (image.astype(np.float32) / 255.0 - mean) / std
+  return (images.astype(np.float32) / 255.0 - mean) / std
 
 
 def encode_id(example_id) -> np.ndarray:

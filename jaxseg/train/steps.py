@@ -7,9 +7,15 @@ import jax.numpy as jnp
 import optax
 
 from jaxseg import metrics
+from jaxseg.data import transforms
 from jaxseg.models import foreground_probability
 
 DEVICE_KEYS = ("image", "mask", "valid")
+
+
+def model_inputs(batch, normalization: str) -> tuple[jax.Array, jax.Array]:
+  """Device-side: uint8 images -> normalised float32, {0,1} masks -> float32."""
+  return transforms.normalize(batch["image"], normalization), batch["mask"].astype(jnp.float32)
 
 
 def pixel_weights(batch) -> jax.Array:
@@ -17,22 +23,26 @@ def pixel_weights(batch) -> jax.Array:
   return jnp.broadcast_to(batch["valid"][:, None, None], batch["mask"].shape)
 
 
-def make_train_step(loss_fn: Callable, schedule: optax.Schedule, aux_loss_weight: float = 1.0):
+def make_train_step(
+  loss_fn: Callable, schedule: optax.Schedule, normalization: str, aux_loss_weight: float = 1.0
+):
   """Loss over the global batch; heads named `aux_*` add `aux_loss_weight` x the same loss."""
 
   def train_step(state, batch):
+    images, masks = model_inputs(batch, normalization)
+
     def compute_loss(params):
       outputs, updates = state.apply_fn(
         {"params": params, "batch_stats": state.batch_stats},
-        batch["image"],
+        images,
         train=True,
         mutable=["batch_stats"],
       )
       weights = pixel_weights(batch)
-      loss = loss_fn(outputs["logits"], batch["mask"], weights)
+      loss = loss_fn(outputs["logits"], masks, weights)
       for name, logits in outputs.items():
         if name.startswith("aux"):
-          loss = loss + aux_loss_weight * loss_fn(logits, batch["mask"], weights)
+          loss = loss + aux_loss_weight * loss_fn(logits, masks, weights)
       return loss, updates["batch_stats"]
 
     (loss, batch_stats), grads = jax.value_and_grad(compute_loss, has_aux=True)(state.params)
@@ -47,10 +57,14 @@ def make_train_step(loss_fn: Callable, schedule: optax.Schedule, aux_loss_weight
   return train_step
 
 
-def eval_step(state, batch):
-  """Per-image confusion counts [B, 4] and foreground probabilities [B, H, W]."""
-  outputs = state.apply_fn(
-    {"params": state.params, "batch_stats": state.batch_stats}, batch["image"], train=False
-  )
-  probs = foreground_probability(outputs["logits"])
-  return metrics.confusion_counts(probs, batch["mask"] > 0.5), probs
+def make_eval_step(normalization: str):
+  def eval_step(state, batch):
+    """Per-image confusion counts [B, 4] and foreground probabilities [B, H, W]."""
+    images, masks = model_inputs(batch, normalization)
+    outputs = state.apply_fn(
+      {"params": state.params, "batch_stats": state.batch_stats}, images, train=False
+    )
+    probs = foreground_probability(outputs["logits"])
+    return metrics.confusion_counts(probs, masks > 0.5), probs
+
+  return eval_step

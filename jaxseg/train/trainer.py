@@ -270,12 +270,14 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
   # Step.
   loss_fn = losses.get_loss(config.loss)
   train_step = TracedStep(
-    steps.make_train_step(loss_fn, schedule, config.aux_loss_weight),
+    steps.make_train_step(loss_fn, schedule, config.input.normalization, config.aux_loss_weight),
     mesh,
     shard_outputs=False,
     donate_state=True,
   )
-  eval_fn = TracedStep(steps.eval_step, mesh, shard_outputs=True, donate_state=False)
+  eval_fn = TracedStep(
+    steps.make_eval_step(config.input.normalization), mesh, shard_outputs=True, donate_state=False
+  )
 
   # Checkpoint.
   manager = checkpoint_manager(workdir, config)
