@@ -21,6 +21,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.dataset.name = "synthetic_lesions"
   config.dataset.builder_config = "default"
   config.dataset.data_dir = ml_collections.FieldReference(None, field_type=str)
+  # ISIC/PH2 archives; default <data_dir>/downloads/manual/.
+  config.dataset.manual_dir = ml_collections.FieldReference(None, field_type=str)
   config.dataset.train_split = "train"  # an official split, or protocol:train
   config.dataset.eval_split = "test"  # an official split, or protocol:heldout
   # Non-official splits of `source_split` (jaxseg/data/splits.py); name: none,

@@ -100,23 +100,30 @@ def _text(value) -> str:
   return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _open_official(dataset_config, split: str, decoders=None):
+def _open_official(dataset_config, split: str, decoders=None, with_original_mask=False):
   return datasets.open_split(
     dataset_config.name,
     split,
     dataset_config.builder_config,
     dataset_config.data_dir,
     decoders=decoders,
+    manual_dir=dataset_config.manual_dir,
+    with_original_mask=with_original_mask,
   )
 
 
-def open_split(dataset_config, split: str, workdir: str | None = None):
+def open_split(
+  dataset_config, split: str, workdir: str | None = None, ground_truth_only: bool = False
+):
   """An official split, or `protocol:train` / `protocol:heldout` of the configured protocol.
 
-  A protocol split's id lists are written to `<workdir>/splits.json`.
+  A protocol split's id lists are written to `<workdir>/splits.json`. With
+  `ground_truth_only`, examples hold the original-resolution mask (as
+  `original_mask` where the config is downsized, else `mask`) and no decoded image.
   """
+  decoders = {"image": tfds.decode.SkipDecoding()} if ground_truth_only else None
   if not split.startswith(PROTOCOL_PREFIX):
-    return _open_official(dataset_config, split)
+    return _open_official(dataset_config, split, decoders, ground_truth_only)
   part = split.removeprefix(PROTOCOL_PREFIX)
   if part not in PARTS:
     raise KeyError(f"Unknown protocol split {split!r}; use protocol:train or protocol:heldout.")
@@ -126,7 +133,7 @@ def open_split(dataset_config, split: str, workdir: str | None = None):
   if workdir is not None:
     _write_split_ids(workdir, dataset_config, parts)
   position = {example_id: i for i, example_id in enumerate(source_ids)}
-  source = _open_official(dataset_config, protocol.source_split)
+  source = _open_official(dataset_config, protocol.source_split, decoders, ground_truth_only)
   return Subset(source, [position[i] for i in parts[part]])
 
 

@@ -135,8 +135,13 @@ def restore_checkpoint(manager, state, train_iter):
 # --- eval ---------------------------------------------------------------------
 
 
-def evaluate(state, eval_fn, source, config, mesh: Mesh, original_resolution: bool = False):
-  """One pass over `source`; padding is masked out; returns a MetricAccumulator."""
+def evaluate(state, eval_fn, source, config, mesh: Mesh, ground_truth=None):
+  """One pass over `source`; padding is masked out; returns a MetricAccumulator.
+
+  With `ground_truth` (the same split opened with `ground_truth_only=True`),
+  probabilities are scored at the original mask's resolution (challenge
+  protocol) instead of the model's input size (paper protocol).
+  """
   diagnosis_names = _diagnosis_names(source)
   accumulator = metrics.MetricAccumulator()
   batches = pipeline.eval_dataset(
@@ -153,11 +158,11 @@ def evaluate(state, eval_fn, source, config, mesh: Mesh, original_resolution: bo
       for k in ("valid", "id", "index", "diagnosis")
     }
     valid = host["valid"] > 0
-    if original_resolution:
+    if ground_truth is not None:
       probs = multihost_utils.process_allgather(probs, tiled=True)
       counts = np.stack(
         [
-          metrics.counts_at_original_resolution(prob, source[int(i)]["mask"])
+          metrics.counts_at_original_resolution(prob, _original_mask(ground_truth[int(i)]))
           if ok
           else np.zeros(4, np.int64)
           for prob, i, ok in zip(probs, host["index"], valid, strict=True)
@@ -170,6 +175,10 @@ def evaluate(state, eval_fn, source, config, mesh: Mesh, original_resolution: bo
       groups = [diagnosis_names[d] if d >= 0 else "unknown" for d in host["diagnosis"]]
     accumulator.update(counts, ids=transforms.decode_ids(host["id"]), valid=valid, groups=groups)
   return accumulator
+
+
+def _original_mask(example) -> np.ndarray:
+  return example["original_mask"] if "original_mask" in example else example["mask"]
 
 
 def _diagnosis_names(source) -> list[str] | None:
@@ -327,7 +336,12 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
 
   # Final evaluation.
   original = config.eval.original_resolution
-  accumulator = evaluate(state, eval_fn, eval_source, config, mesh, original)
+  ground_truth = None
+  if original:
+    ground_truth = splits.open_split(
+      config.dataset, config.dataset.eval_split, ground_truth_only=True
+    )
+  accumulator = evaluate(state, eval_fn, eval_source, config, mesh, ground_truth)
   height, width = config.input.image_size
   extra = {
     "resolution": "original" if original else f"input {height}x{width}",

@@ -1,8 +1,8 @@
 """synthetic_lesions: dermoscopy-like images with exact lesion masks, drawn from a seed.
 
 Stands in for the ISIC and PH2 datasets in tests and in the default run
-(SPEC §3): nothing to download, and the features are the ISIC builders' own,
-so every pipeline and model reads it unchanged.
+(SPEC §3): nothing to download, and the features are the ISIC builders' own
+(`lesion_features.features`), so every pipeline and model reads it unchanged.
 
 Example `index` of split `split` is drawn from
 `np.random.default_rng([seed, split_index, index])`, `split_index` being the
@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from tfds_builders import lesion_features
 from tfds_builders.synthetic_lesions import render
 
 SPLITS = ("train", "validation", "test")
@@ -133,17 +134,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
-      features=tfds.features.FeaturesDict(
-        {
-          "image": tfds.features.Image(shape=(None, None, 3)),
-          "mask": tfds.features.Image(shape=(None, None, 1)),
-          "id": tfds.features.Text(),
-          "diagnosis": tfds.features.ClassLabel(names=list(DIAGNOSES)),
-          "original_height": tfds.features.Scalar(np.int32),
-          "original_width": tfds.features.Scalar(np.int32),
-        }
-      ),
-      supervised_keys=("image", "mask"),
+      features=lesion_features.features(DIAGNOSES),
+      supervised_keys=lesion_features.SUPERVISED_KEYS,
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):

@@ -1,0 +1,90 @@
+"""isic2016: ISIC 2016 (ISBI 2016) part 1 lesion segmentation, with part 3 diagnoses.
+
+Read from the four published zip archives and two CSVs in the TFDS manual
+directory, without extracting anything. Masks are named
+`ISIC_xxxxxxx_Segmentation.png` (capital S, unlike later years). The part 3
+CSVs have no header; the training CSV writes `benign`/`malignant`, the test
+CSV `0.0`/`1.0` (1.0 malignant).
+
+The stored format is array_record, read without TensorFlow through
+`tfds.data_source`; see README.md for the calls.
+"""
+
+import csv
+
+import tensorflow_datasets as tfds
+from etils import epath
+
+from tfds_builders import manual_lesion_builder
+
+DIAGNOSES = ("benign", "malignant")
+OFFICIAL_SPLIT_SIZES = {"train": 900, "test": 379}
+SPLIT_FILES = {
+  "train": manual_lesion_builder.IsicSplitFiles(
+    images="ISBI2016_ISIC_Part1_Training_Data.zip",
+    masks="ISBI2016_ISIC_Part1_Training_GroundTruth.zip",
+    labels="ISBI2016_ISIC_Part3_Training_GroundTruth.csv",
+  ),
+  "test": manual_lesion_builder.IsicSplitFiles(
+    images="ISBI2016_ISIC_Part1_Test_Data.zip",
+    masks="ISBI2016_ISIC_Part1_Test_GroundTruth.zip",
+    labels="ISBI2016_ISIC_Part3_Test_GroundTruth.csv",
+  ),
+}
+# The test CSV's spelling of the diagnoses.
+_DIAGNOSIS_OF_NUMBER = {0.0: "benign", 1.0: "malignant"}
+
+
+def read_diagnoses(csv_path: epath.Path) -> dict[str, str]:
+  """id -> diagnosis name from a part 3 CSV, in either of its two spellings."""
+  diagnoses = {}
+  # utf-8-sig: a copy re-saved by a spreadsheet may start with a byte-order mark.
+  for row in csv.reader(csv_path.read_bytes().decode("utf-8-sig").splitlines()):
+    if not row or not manual_lesion_builder.ISIC_ID_PATTERN.fullmatch(row[0].strip()):
+      continue  # A blank line, or a header should a re-saved copy have one.
+    file_id = row[0].strip().upper()
+    value = row[1].strip().lower() if len(row) > 1 else ""
+    if value in DIAGNOSES:
+      diagnoses[file_id] = value
+      continue
+    try:
+      diagnoses[file_id] = _DIAGNOSIS_OF_NUMBER[float(value)]
+    except (KeyError, ValueError):
+      raise ValueError(
+        f"{csv_path}: the diagnosis of {file_id} is {value!r}; expected benign, malignant, "
+        "0.0 or 1.0. Download the CSV again."
+      ) from None
+  return diagnoses
+
+
+class Builder(manual_lesion_builder.ManualLesionBuilder):
+  """DatasetBuilder for isic2016."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  MANUAL_DOWNLOAD_INSTRUCTIONS = """
+  Download from https://challenge.isic-archive.com/data/#2016 (Part 1 and
+  Part 3 of the ISBI 2016 challenge) these six files and put them as they
+  are (do not extract the zips) in the TFDS manual directory,
+  `<data_dir>/downloads/manual/` (`~/tensorflow_datasets/downloads/manual/`
+  with the default data_dir), or in a directory passed as
+  `download_config=tfds.download.DownloadConfig(manual_dir=...)`:
+
+    ISBI2016_ISIC_Part1_Training_Data.zip
+    ISBI2016_ISIC_Part1_Training_GroundTruth.zip
+    ISBI2016_ISIC_Part1_Test_Data.zip
+    ISBI2016_ISIC_Part1_Test_GroundTruth.zip
+    ISBI2016_ISIC_Part3_Training_GroundTruth.csv
+    ISBI2016_ISIC_Part3_Test_GroundTruth.csv
+  """
+  BUILDER_CONFIGS = manual_lesion_builder.lesion_configs("JPEG bytes as published")
+  DEFAULT_CONFIG_NAME = "original"
+  DIAGNOSES = DIAGNOSES
+  OFFICIAL_SPLIT_SIZES = OFFICIAL_SPLIT_SIZES
+  IMAGE_FORMAT = "JPEG"
+  HOMEPAGE = "https://challenge.isic-archive.com/landing/2016/"
+
+  def _find_examples(self, manual_dir: epath.Path):
+    return manual_lesion_builder.find_isic_examples(
+      manual_dir, self.name, SPLIT_FILES, read_labels=read_diagnoses
+    )

@@ -1,0 +1,1 @@
+"""isic2018 dataset: ISIC 2018 task 1 lesion segmentation."""
