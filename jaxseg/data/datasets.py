@@ -95,6 +95,7 @@ def _prepare(builder, spec: DatasetSpec, full_name: str, data_dir, manual_dir) -
     # where they are.
     raise FileNotFoundError(
       f"{full_name} is not prepared in {data_dir} and cannot be: {error}\n"
-      "Put the files in the manual directory named above, or pass "
-      f"open_split(..., manual_dir=...). See tfds_builders/{spec.tfds_name}/README.md."
+      "Put the files in the manual directory named above, or name the directory that holds "
+      "them with --config.dataset.manual_dir (open_split(..., manual_dir=...)). "
+      f"See tfds_builders/{spec.tfds_name}/README.md."
     ) from error
