@@ -65,3 +65,41 @@ class DoubleConv(nn.Module):
   def __call__(self, x, train: bool):
     x = ConvBNReLU(self.features, dtype=self.dtype)(x, train)
     return ConvBNReLU(self.features, dtype=self.dtype)(x, train)
+
+
+class ASPP(nn.Module):
+  """Atrous spatial pyramid pooling (DeepLabv3; SPEC §4.1 for cca, §4.2 for ulffn).
+
+  Parallel branches, each `features` channels with BN + ReLU: a 1x1 convolution,
+  one 3x3 convolution per atrous rate, and image pooling (global average pool,
+  1x1 convolution, back to the feature size). Their concatenation is projected
+  by a 1x1 convolution + BN + ReLU to `projection_features` (cca and DeepLabv3+
+  use 256, ulffn 1024), then dropout (`dropout_rate`, 0 by default; DeepLabv3
+  uses 0.5 and then needs a 'dropout' rng when training).
+  """
+
+  features: int = 256
+  projection_features: int = 256
+  atrous_rates: Sequence[int] = (6, 12, 18)
+  dropout_rate: float = 0.0
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    x = x.astype(self.dtype)
+    branches = [ConvBNReLU(self.features, (1, 1), dtype=self.dtype, name="conv1x1")(x, train)]
+    for index, rate in enumerate(self.atrous_rates):
+      branches.append(
+        ConvBNReLU(self.features, (3, 3), dilation=rate, dtype=self.dtype, name=f"atrous_{index}")(
+          x, train
+        )
+      )
+    pooled = jnp.mean(x, axis=(1, 2), keepdims=True)
+    pooled = ConvBNReLU(self.features, (1, 1), dtype=self.dtype, name="image_pooling")(
+      pooled, train
+    )
+    # Bilinear upsampling of a 1x1 map is a constant map: broadcast it.
+    branches.append(jnp.broadcast_to(pooled, (*x.shape[:3], self.features)))
+    y = jnp.concatenate(branches, axis=-1)
+    y = ConvBNReLU(self.projection_features, (1, 1), dtype=self.dtype, name="projection")(y, train)
+    return nn.Dropout(self.dropout_rate, deterministic=not train)(y)

@@ -1,0 +1,254 @@
+"""ResNet-18/34/50/101 backbones in torchvision's layout (SPEC §4.1, §4.5, §5).
+
+The layout follows torchvision exactly so that ImageNet weights converted from a
+torchvision checkpoint (`jaxseg.models.convert_torchvision`) give the same
+outputs: a 7x7/2 stem convolution (no bias) + BN + ReLU, a 3x3/2 max pool, then
+four stages (`layer1`..`layer4`) of BasicBlocks (18, 34) or Bottlenecks (50,
+101; stride on the 3x3 convolution, torchvision's "v1.5"), with a 1x1
+convolution + BN shortcut where the block changes shape. Paddings are
+torchvision's explicit symmetric ones, not 'SAME' (which pads strided
+convolutions asymmetrically and would shift every feature by a pixel).
+
+Module and parameter names mirror torchvision's state-dict keys:
+
+  torchvision                     flax (params / batch_stats)
+  conv1.weight                    conv1/kernel
+  bn1.{weight,bias}               bn1/{scale,bias}
+  bn1.running_{mean,var}          bn1/{mean,var}
+  layer3.1.conv2.weight           layer3_1/conv2/kernel
+  layer3.0.downsample.0.weight    layer3_0/downsample_conv/kernel
+  layer3.0.downsample.1.*         layer3_0/downsample_bn/*
+
+Output stride and dilation. `output_stride` 32 is the classification network;
+16 and 8 follow DeepLab (torchvision's `replace_stride_with_dilation`): 16
+replaces layer4's stride by dilation 2, 8 replaces layer3's stride by dilation 2
+and layer4's by dilation 4. `layer_dilations` overrides that convention with an
+explicit dilation per stage; a stage with dilation > 1 does not stride. CCA's
+"atrous rate = 2" backbone (SPEC §4.1) is
+
+  ResNet(depth=50, output_stride=8, layer_dilations=(1, 1, 2, 2))
+
+and `output_stride` must agree with the override (a consistency check, so a
+config cannot silently build a different network than it names). As in
+torchvision, the first block of a dilated stage uses the previous stage's
+dilation for its first 3x3 convolution (where the stride used to be) and the
+stage's dilation afterwards. torchvision's BasicBlock rejects dilation; here it
+follows timm: the first 3x3 convolution of a block uses that "first" dilation,
+the second the stage's.
+
+Returns a dict of every stage's features: `stem` (after the stem ReLU, before
+the max pool, 1/2 of the input), `layer1` (1/4), `layer2` (1/8), `layer3` and
+`layer4` (1/16 and 1/32 at output stride 32). `feature_channels` gives their
+widths. `base_width` (default 64, torchvision's) scales every width so tests can
+build tiny networks; pretrained weights need 64.
+
+Convolution kernels start from torchvision's Kaiming-normal (fan-out) init and
+BN from scale 1 / bias 0; ImageNet weights replace both through
+`jaxseg.models.pretrained.load_pretrained_resnet`.
+"""
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxseg.models.blocks import Dtype, batch_norm
+
+# Blocks per stage, as in torchvision's resnet18/34/50/101 constructors.
+STAGE_BLOCKS: dict[int, tuple[int, int, int, int]] = {
+  18: (2, 2, 2, 2),
+  34: (3, 4, 6, 3),
+  50: (3, 4, 6, 3),
+  101: (3, 4, 23, 3),
+}
+
+# Stage dilations of the DeepLab convention for each output stride.
+DEEPLAB_DILATIONS: dict[int, tuple[int, int, int, int]] = {
+  32: (1, 1, 1, 1),
+  16: (1, 1, 1, 2),
+  8: (1, 1, 2, 4),
+}
+
+# torchvision's kaiming_normal_(mode="fan_out", nonlinearity="relu").
+kaiming_fan_out = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+def _conv(features: int, kernel: int, stride: int, dilation: int, dtype: Dtype, name: str):
+  """A bias-free convolution padded like torchvision's (dilation * (k - 1) / 2 each side)."""
+  pad = dilation * (kernel - 1) // 2
+  return nn.Conv(
+    features,
+    (kernel, kernel),
+    strides=(stride, stride),
+    padding=((pad, pad), (pad, pad)),
+    kernel_dilation=(dilation, dilation),
+    use_bias=False,
+    kernel_init=kaiming_fan_out,
+    dtype=dtype,
+    param_dtype=jnp.float32,
+    name=name,
+  )
+
+
+class BasicBlock(nn.Module):
+  """Two 3x3 convolutions with BN; ResNet-18/34's block (expansion 1)."""
+
+  planes: int
+  stride: int = 1
+  first_dilation: int = 1
+  dilation: int = 1
+  downsample: bool = False
+  dtype: Dtype = jnp.float32
+
+  expansion = 1
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    shortcut = x
+    y = _conv(self.planes, 3, self.stride, self.first_dilation, self.dtype, "conv1")(x)
+    y = nn.relu(batch_norm(train, self.dtype, name="bn1")(y))
+    y = _conv(self.planes, 3, 1, self.dilation, self.dtype, "conv2")(y)
+    y = batch_norm(train, self.dtype, name="bn2")(y)
+    if self.downsample:
+      shortcut = _conv(self.planes, 1, self.stride, 1, self.dtype, "downsample_conv")(x)
+      shortcut = batch_norm(train, self.dtype, name="downsample_bn")(shortcut)
+    return nn.relu(y + shortcut)
+
+
+class Bottleneck(nn.Module):
+  """1x1 reduce, 3x3 (carrying stride and dilation), 1x1 expand x4; ResNet-50/101's block."""
+
+  planes: int
+  stride: int = 1
+  first_dilation: int = 1
+  dilation: int = 1
+  downsample: bool = False
+  dtype: Dtype = jnp.float32
+
+  expansion = 4
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    shortcut = x
+    y = _conv(self.planes, 1, 1, 1, self.dtype, "conv1")(x)
+    y = nn.relu(batch_norm(train, self.dtype, name="bn1")(y))
+    # The single 3x3 is where the stride, or the dilation that replaces it, sits.
+    y = _conv(self.planes, 3, self.stride, self.first_dilation, self.dtype, "conv2")(y)
+    y = nn.relu(batch_norm(train, self.dtype, name="bn2")(y))
+    y = _conv(self.planes * self.expansion, 1, 1, 1, self.dtype, "conv3")(y)
+    y = batch_norm(train, self.dtype, name="bn3")(y)
+    if self.downsample:
+      shortcut = _conv(
+        self.planes * self.expansion, 1, self.stride, 1, self.dtype, "downsample_conv"
+      )(x)
+      shortcut = batch_norm(train, self.dtype, name="downsample_bn")(shortcut)
+    return nn.relu(y + shortcut)
+
+
+def resolve_stage_dilations(
+  output_stride: int, layer_dilations: Sequence[int] | None = None
+) -> tuple[int, int, int, int]:
+  """The dilation of layer1..layer4 for an output stride and optional explicit override."""
+  if output_stride not in DEEPLAB_DILATIONS:
+    raise ValueError(
+      f"ResNet output_stride must be one of {sorted(DEEPLAB_DILATIONS)}; got {output_stride}."
+    )
+  if layer_dilations is None:
+    return DEEPLAB_DILATIONS[output_stride]
+  dilations = tuple(int(d) for d in layer_dilations)
+  if len(dilations) != 4 or min(dilations) < 1:
+    raise ValueError(
+      f"layer_dilations needs four positive dilations (layer1..layer4); got {layer_dilations}."
+    )
+  # layer1 never strides; each of layer2..4 halves the resolution unless dilated.
+  implied_stride = 4 * 2 ** sum(d == 1 for d in dilations[1:])
+  if implied_stride != output_stride:
+    raise ValueError(
+      f"layer_dilations={dilations} gives output stride {implied_stride}, but "
+      f"output_stride={output_stride}; set output_stride={implied_stride} or change "
+      "layer_dilations (a dilated stage does not stride)."
+    )
+  return dilations
+
+
+class ResNet(nn.Module):
+  """torchvision-layout ResNet backbone returning every stage's features.
+
+  Attributes:
+    depth: 18, 34 (BasicBlock) or 50, 101 (Bottleneck).
+    output_stride: 32, 16 or 8; see the module docstring for the dilations.
+    layer_dilations: explicit dilation of layer1..layer4 overriding the DeepLab
+      convention; must imply `output_stride`. E.g. (1, 1, 2, 2) for CCA.
+    base_width: stem and layer1 width (torchvision: 64); stage i has
+      base_width * 2**(i-1) planes (times 4 for Bottleneck outputs).
+    dtype: compute dtype; parameters stay float32.
+  """
+
+  depth: int = 50
+  output_stride: int = 32
+  layer_dilations: Sequence[int] | None = None
+  base_width: int = 64
+  dtype: Dtype = jnp.float32
+
+  @property
+  def block_class(self) -> type[nn.Module]:
+    return BasicBlock if self.depth < 50 else Bottleneck
+
+  @property
+  def feature_channels(self) -> dict[str, int]:
+    """Channels of each returned feature map."""
+    expansion = self.block_class.expansion
+    channels = {"stem": self.base_width}
+    for stage in range(4):
+      channels[f"layer{stage + 1}"] = self.base_width * 2**stage * expansion
+    return channels
+
+  @nn.compact
+  def __call__(self, images, train: bool = False) -> dict[str, jnp.ndarray]:
+    if self.depth not in STAGE_BLOCKS:
+      raise ValueError(f"ResNet depth must be one of {sorted(STAGE_BLOCKS)}; got {self.depth}.")
+    stage_dilations = resolve_stage_dilations(self.output_stride, self.layer_dilations)
+    block_class = self.block_class
+
+    x = images.astype(self.dtype)
+    x = _conv(self.base_width, 7, 2, 1, self.dtype, "conv1")(x)
+    x = nn.relu(batch_norm(train, self.dtype, name="bn1")(x))
+    features = {"stem": x}
+    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+
+    in_channels = self.base_width
+    previous_dilation = 1
+    for stage, (num_blocks, dilation) in enumerate(
+      zip(STAGE_BLOCKS[self.depth], stage_dilations, strict=True)
+    ):
+      planes = self.base_width * 2**stage
+      # layer1 follows the max pool and never strides; a dilated stage trades
+      # its stride for the dilation.
+      stride = 2 if stage > 0 and dilation == 1 else 1
+      for index in range(num_blocks):
+        first = index == 0
+        x = block_class(
+          planes=planes,
+          stride=stride if first else 1,
+          first_dilation=previous_dilation if first else dilation,
+          dilation=dilation,
+          # torchvision adds the projection shortcut whenever stride or width
+          # changes, so dilated stages keep it (as a stride-1 1x1 convolution).
+          downsample=first and (stride != 1 or in_channels != planes * block_class.expansion),
+          dtype=self.dtype,
+          name=f"layer{stage + 1}_{index}",
+        )(x, train)
+        in_channels = planes * block_class.expansion
+      previous_dilation = dilation
+      features[f"layer{stage + 1}"] = x
+    return features
+
+
+__all__ = [
+  "DEEPLAB_DILATIONS",
+  "STAGE_BLOCKS",
+  "BasicBlock",
+  "Bottleneck",
+  "ResNet",
+  "resolve_stage_dilations",
+]
