@@ -1,0 +1,180 @@
+r"""Runs a paper's ablation: one training run per table row, then our table beside the paper's.
+
+  python -m experiments.ablate --paper cca --dataset isic2017 --workdir runs/cca_ablation_2017
+  python -m experiments.ablate --paper cca --dataset synthetic --workdir /tmp/cca_ablation \
+      --smoke --only baseline_resnet_aspp,cca_cgl_al --config.num_train_steps=8
+
+Rows (experiments/ablations.py) train in <workdir>/<row>/ from the config
+`<pattern>[:smoke]` plus the row's overrides; `--config.key=value` overrides
+apply to every row (a row's own overrides win). A row whose results.json
+exists is skipped and a half-done row resumes from its checkpoint, so
+rerunning the command continues an interrupted ablation. Rows that come out
+as the same config (Table 8's 2000 images is Table 7's full training set)
+train once. Writes <workdir>/ablation.md and .csv, and with --sweep NAME
+<workdir>/sweep_NAME.md and .csv.
+"""
+
+import ast
+import copy
+import functools
+import json
+import os
+import sys
+
+import ml_collections
+from absl import app, flags, logging
+
+from experiments import ablations, configs
+
+_PAPER = flags.DEFINE_enum("paper", None, list(ablations.ABLATIONS), "Whose ablation.")
+_DATASET = flags.DEFINE_string("dataset", None, "Fills {dataset} in the config name: isic2017.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "One subdirectory per row, and the tables.")
+_SMOKE = flags.DEFINE_bool("smoke", False, "Use the configs' smoke variant.")
+_SWEEP = flags.DEFINE_multi_string("sweep", [], "Also run this sweep table (e.g. train_size).")
+_ONLY = flags.DEFINE_list("only", [], "Run only these rows (their directory names).")
+flags.mark_flags_as_required(["paper", "dataset", "workdir"])
+
+_OVERRIDE_PREFIX = "--config."
+
+
+def apply_overrides(config, overrides: dict):
+  """A copy of `config` with each {"a.b": value} set; a key it lacks is a KeyError."""
+  config = copy.deepcopy(config)
+  with config.unlocked():
+    for key, value in overrides.items():
+      *parents, leaf = key.split(".")
+      node = config
+      for part in parents:
+        node = node.get(part) if isinstance(node, ml_collections.ConfigDict) else None
+      # Checked here because an unlocked config would quietly add the key.
+      if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+        raise KeyError(f"Unknown config key {key!r} in config {config.name!r}.")
+      node[leaf] = value
+  return config
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], dict]:
+  """Takes `--config.key=value` out of argv; values are Python literals, else strings."""
+  rest, overrides = [], {}
+  for token in argv:
+    if not token.startswith(_OVERRIDE_PREFIX):
+      rest.append(token)
+      continue
+    key, sep, text = token.removeprefix(_OVERRIDE_PREFIX).partition("=")
+    if not sep:
+      raise app.UsageError(f"Expected {_OVERRIDE_PREFIX}key=value, got {token!r}.")
+    try:
+      overrides[key] = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      overrides[key] = {"true": True, "false": False}.get(text.lower(), text)
+  return rest, overrides
+
+
+def _record_or_check_run(run_dir: str, record: dict):
+  """Writes which variant a run directory trains, or checks it on a rerun.
+
+  results.json names only the config, and resuming or skipping a run of
+  another variant (another dataset, changed overrides) would put its numbers
+  in the wrong row.
+  """
+  path = os.path.join(run_dir, "ablation_row.json")
+  record = json.loads(json.dumps(record))  # as it reads back: tuples become lists
+  if os.path.exists(path):
+    with open(path) as f:
+      found = json.load(f)
+    if found != record:
+      raise ValueError(
+        f"{run_dir} holds a run of {found}, not of {record}. Use another --workdir, or delete "
+        f"{path} if the difference does not change the run."
+      )
+    return
+  os.makedirs(run_dir, exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(record, f, indent=1)
+
+
+def run_ablation(
+  paper: str,
+  dataset: str,
+  workdir: str,
+  smoke: bool = False,
+  sweeps: tuple[str, ...] = (),
+  only: tuple[str, ...] = (),
+  overrides: dict | None = None,
+) -> list[str]:
+  """Trains the rows not yet finished, writes the tables; returns their paths (.md)."""
+  from jaxseg.train import trainer  # noqa: PLC0415  (JAX after absl parsed flags)
+
+  ablation = ablations.ABLATIONS[paper]
+  unknown = [s for s in sweeps if s not in ablation.sweeps]
+  if unknown:
+    raise KeyError(f"{paper} has no sweep {unknown}; it has {sorted(ablation.sweeps)}.")
+  spec = ablation.config.format(dataset=dataset) + (":smoke" if smoke else "")
+  base = configs.get_config(spec)
+  if base.get("evaluate_checkpoint"):
+    raise ValueError(
+      f"{spec} evaluates another run's checkpoint ({base.evaluate_checkpoint}) instead of "
+      "training, but every ablation row must train its own model."
+    )
+
+  # Each row's run directory; rows with equal configs share the first one's.
+  rows = ablations.all_rows(ablation, sweeps)
+  runs, row_dirs = {}, {}  # run_dir -> (config, its overrides); slug -> run_dir
+  for row in rows:
+    row_overrides = {**(overrides or {}), **row.overrides}
+    config = apply_overrides(base, row_overrides)
+    run_dir = next(
+      (d for d, (c, _) in runs.items() if c == config), os.path.join(workdir, row.slug)
+    )
+    runs.setdefault(run_dir, (config, row_overrides))
+    row_dirs[row.slug] = run_dir
+  unknown = [s for s in only if s not in row_dirs]
+  if unknown:
+    raise KeyError(f"No rows {unknown} in this ablation; rows: {', '.join(row_dirs)}.")
+  selected = {row_dirs[s] for s in only} if only else set(runs)
+
+  for run_dir, (config, run_overrides) in runs.items():
+    if run_dir not in selected:
+      continue
+    _record_or_check_run(run_dir, {"config": spec, "overrides": run_overrides})
+    if os.path.exists(os.path.join(run_dir, "results.json")):
+      logging.info("Skipping %s: it has results.json.", run_dir)
+      continue
+    logging.info("Training %s in %s.", spec, run_dir)
+    trainer.train_and_evaluate(config, run_dir)
+
+  tables = [("ablation", f"{paper} ablation on {dataset} ({spec})", ablation)]
+  tables += [
+    (f"sweep_{name}", f"{paper} {name} sweep on {dataset} ({spec})", ablation.sweeps[name])
+    for name in sweeps
+  ]
+  paths = []
+  for stem, title, table in tables:
+    ablations.write_table(os.path.join(workdir, stem), title, table, dataset, row_dirs)
+    paths.append(os.path.join(workdir, stem + ".md"))
+  return paths
+
+
+def main(argv, overrides):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  from jaxseg.train import summary  # noqa: PLC0415
+
+  summary.quiet_library_logs()
+  paths = run_ablation(
+    _PAPER.value,
+    _DATASET.value,
+    _WORKDIR.value,
+    smoke=_SMOKE.value,
+    sweeps=tuple(_SWEEP.value),
+    only=tuple(_ONLY.value),
+    overrides=overrides,
+  )
+  for path in paths:
+    with open(path) as f:
+      print(f.read())
+
+
+if __name__ == "__main__":
+  argv, global_overrides = split_overrides(sys.argv)
+  app.run(functools.partial(main, overrides=global_overrides), argv=argv)

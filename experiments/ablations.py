@@ -1,0 +1,249 @@
+"""The papers' ablation tables: which runs make each one, and what the paper reports.
+
+An `Ablation` is one paper's ablation table: a config name pattern, one `Row`
+per line of the paper's table (a label, the config overrides that switch the
+model into that line's variant, the paper's numbers per dataset), and the
+metric columns. `sweeps` are further tables over the same model, such as
+paper 000's training-set-size sweep. `experiments/ablate.py` trains the rows;
+`write_table` puts our numbers beside the paper's.
+
+Adding a paper is one `ABLATIONS` entry; every ablation is a config switch of
+the one model (SPEC §0).
+"""
+
+import csv
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# Where a row's paper numbers are missing for a dataset, its cells are blank.
+_BLANK = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  """One line of a paper's table.
+
+  Attributes:
+    label: the line as the paper's table writes it.
+    overrides: config key -> value ("model.use_cca": True) that make it.
+    paper: dataset name (as in the config pattern) -> metric -> the number
+      as printed, a string, so "96.00" stays "96.00".
+  """
+
+  label: str
+  overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  paper: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+
+  @property
+  def slug(self) -> str:
+    """The row's run directory name and its name for --only."""
+    return re.sub(r"[^a-z0-9]+", "_", self.label.lower()).strip("_")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+  """A further table over the ablation's model; its rows run like the ablation's."""
+
+  source: str  # the paper's table, for the report's heading
+  metrics: tuple[str, ...]
+  rows: tuple[Row, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Ablation:
+  """One paper's ablation table.
+
+  Attributes:
+    config: config name with `{dataset}` in it ("cca_{dataset}").
+    source: the paper's table, for the report's heading.
+    metrics: columns to compare, keys of results.json `metrics`.
+    rows: the table's lines, in the paper's order.
+    sweeps: name (for --sweep) -> further table.
+  """
+
+  config: str
+  source: str
+  metrics: tuple[str, ...]
+  rows: tuple[Row, ...]
+  sweeps: Mapping[str, Sweep] = dataclasses.field(default_factory=dict)
+
+
+def printed(columns: str, numbers: str) -> dict[str, str]:
+  """{"DI": "86.1", ...} from a table line's columns and numbers as the paper prints them.
+
+  A "-" (not reported) is left out.
+  """
+  columns, numbers = columns.split(), numbers.split()
+  if len(columns) != len(numbers):
+    raise ValueError(f"{len(columns)} columns {columns} but {len(numbers)} numbers {numbers}.")
+  return {column: number for column, number in zip(columns, numbers, strict=True) if number != "-"}
+
+
+# --- tables ---------------------------------------------------------------------
+
+
+def load_results(run_dir: str) -> dict[str, Any] | None:
+  path = os.path.join(run_dir, "results.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def table_cells(
+  table: Ablation | Sweep, dataset: str, run_dirs: Mapping[str, str]
+) -> tuple[list[str], list[list[str]]]:
+  """Header and lines: label, each metric ours (%, 1 decimal) and the paper's, the run.
+
+  `run_dirs` maps each row's slug to its run directory; a row without a
+  results.json there has blank "ours" cells.
+  """
+  header = ["Model"]
+  for metric in table.metrics:
+    header += [f"{metric} (ours)", f"{metric} (paper)"]
+  header.append("run")
+  lines = []
+  for row in table.rows:
+    ours = (load_results(run_dirs[row.slug]) or {}).get("metrics", {})
+    paper = row.paper.get(dataset, {})
+    line = [row.label]
+    for metric in table.metrics:
+      line.append(f"{100 * ours[metric]:.1f}" if metric in ours else _BLANK)
+      line.append(paper.get(metric, _BLANK))
+    line.append(os.path.basename(os.path.normpath(run_dirs[row.slug])))
+    lines.append(line)
+  return header, lines
+
+
+def _evaluated_on(table: Ablation | Sweep, run_dirs: Mapping[str, str]) -> str:
+  results = [load_results(run_dirs[row.slug]) for row in table.rows]
+  settings = sorted(
+    {(r["split"], r["num_images"], r["resolution"]) for r in results if r is not None}
+  )
+  if not settings:
+    return "no row has finished yet"
+  return "; ".join(f"split {s}, {n} images, at {res}" for s, n, res in settings)
+
+
+def write_table(
+  path_stem: str,
+  title: str,
+  table: Ablation | Sweep,
+  dataset: str,
+  run_dirs: Mapping[str, str],
+) -> None:
+  """Writes `<path_stem>.md` and `<path_stem>.csv` (the same columns)."""
+  header, lines = table_cells(table, dataset, run_dirs)
+  markdown = [
+    f"# {title}",
+    "",
+    f"Paper's numbers: {table.source}, as printed; blank where it reports none on {dataset}.",
+    "Ours: mean over images of the per-image scores, in percent "
+    f"({_evaluated_on(table, run_dirs)}); blank where the row has not finished.",
+    "",
+    "| " + " | ".join(header) + " |",
+    "|" + "|".join("---" for _ in header) + "|",
+    *("| " + " | ".join(line) + " |" for line in lines),
+  ]
+  with open(path_stem + ".md", "w") as f:
+    f.write("\n".join(markdown) + "\n")
+  with open(path_stem + ".csv", "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(header)
+    writer.writerows(lines)
+
+
+# --- paper 000: cca ---------------------------------------------------------------
+
+_CCA_SWITCHES = ("model.use_cca", "model.use_cgl", "model.aux_head")
+
+
+def _cca_switches(use_cca: bool, use_cgl: bool, aux_head: bool) -> dict[str, bool]:
+  return dict(zip(_CCA_SWITCHES, (use_cca, use_cgl, aux_head), strict=True))
+
+
+_CCA_BASELINE = _cca_switches(False, False, False)
+_CCA_FULL = _cca_switches(True, True, True)
+
+# The full model's line ("ours") in paper 000 Tables 1 (ISIC 2016), 5 (ISIC
+# 2018) and 6 (PH2, the ISIC 2017 model); its ISIC 2017 line is Table 7's last.
+_CCA_FULL_ELSEWHERE = {
+  "isic2016": printed("AC DI JA SE SP", "96.1 92.6 87.1 94.6 96.7"),
+  "isic2018": printed("AC DI JA SE SP", "95.9 89.9 83.4 93.6 96.7"),
+  "ph2": printed("AC DI JA SE SP", "95.4 92.5 86.6 98.6 94.7"),
+}
+
+
+def _cca_table7_row(label: str, switches: dict[str, bool], di_ja: str, **elsewhere) -> Row:
+  # Paper 000 Table 7 (ISIC 2017 test): columns CCA, CGL, AL ticks, then DI, JA.
+  return Row(label, switches, {"isic2017": printed("DI JA", di_ja), **elsewhere})
+
+
+# Paper 000 Table 8 (ISIC 2017 test), "Numbers" = training images; columns AC DI JA SE SP.
+_CCA_TABLE8 = {
+  "baseline": (
+    (100, "90.2 78.8 69.7 83.6 90.5"),
+    (500, "91.5 81.7 73.0 89.5 91.8"),
+    (1000, "91.6 83.6 75.5 90.5 91.6"),
+    (1500, "93.5 85.8 77.6 86.4 94.4"),
+    (2000, "94.2 86.1 77.9 85.2 96.2"),
+  ),
+  "ours": (
+    (100, "90.6 79.6 70.6 84.4 90.6"),
+    (500, "92.3 83.1 74.8 88.6 92.1"),
+    (1000, "92.6 84.2 76.1 89.7 93.0"),
+    (1500, "94.0 86.7 79.1 88.6 94.2"),
+    (2000, "94.6 87.8 80.3 88.6 96.4"),
+  ),
+}
+# 2000 is all of ISIC 2017's training set ("from 100 to the whole training
+# set", section 4.7; Table 8's 2000 lines repeat Table 7's baseline and full
+# model), so it is train_size 0 (all): the same config as those Table 7 rows,
+# which ablate.py then trains only once.
+_ISIC2017_TRAIN_IMAGES = 2000
+
+
+def _cca_table8_rows():
+  for method, switches in (("baseline", _CCA_BASELINE), ("ours", _CCA_FULL)):
+    for size, numbers in _CCA_TABLE8[method]:
+      train_size = 0 if size == _ISIC2017_TRAIN_IMAGES else size
+      yield Row(
+        f"{method} {size}",
+        {**switches, "dataset.train_size": train_size},
+        {"isic2017": printed("AC DI JA SE SP", numbers)},
+      )
+
+
+CCA = Ablation(
+  config="cca_{dataset}",
+  source="paper 000 Table 7 (ISIC 2017 test)",
+  metrics=("DI", "JA"),
+  rows=(
+    _cca_table7_row("Baseline (ResNet+ASPP)", _CCA_BASELINE, "86.1 77.9"),
+    # Table 7's second line: CGL's affinity on the ASPP features alone (its note).
+    _cca_table7_row("+CGL (w/o CCA)", _cca_switches(False, True, False), "87.2 79.5"),
+    _cca_table7_row("+CCA", _cca_switches(True, False, False), "87.2 79.4"),
+    _cca_table7_row("+CCA+CGL", _cca_switches(True, True, False), "87.5 80.0"),
+    _cca_table7_row("+CCA+CGL+AL", _CCA_FULL, "87.8 80.3", **_CCA_FULL_ELSEWHERE),
+  ),
+  sweeps={
+    "train_size": Sweep(
+      source="paper 000 Table 8 (ISIC 2017 test, by number of training images)",
+      metrics=("AC", "DI", "JA", "SE", "SP"),
+      rows=tuple(_cca_table8_rows()),
+    ),
+  },
+)
+
+
+ABLATIONS: dict[str, Ablation] = {
+  "cca": CCA,
+}
+
+
+def all_rows(ablation: Ablation, sweeps: Sequence[str] = ()) -> list[Row]:
+  return [*ablation.rows, *(row for name in sweeps for row in ablation.sweeps[name].rows)]

@@ -1,0 +1,238 @@
+"""Ablation registry, tables, resuming, override errors, and one real smoke ablation."""
+
+import csv
+import json
+import os
+
+import pytest
+
+from experiments import ablate, ablations, configs
+from experiments.configs import common
+from jaxseg import metrics
+from jaxseg.train import trainer
+
+_CCA_MODEL_SWITCHES = ("use_cca", "use_cgl", "aux_head")
+
+
+def _config_for(ablation):
+  """The smoke config an ablation's rows switch; before cca_* configs existed, a stand-in."""
+  name = ablation.config.format(dataset="synthetic")
+  if name in configs.available():
+    return configs.get_config(f"{name}:smoke")
+  config = common.base_config()
+  config.dataset.train_size = 0
+  for key in _CCA_MODEL_SWITCHES:
+    config.model[key] = True
+  return config
+
+
+@pytest.mark.parametrize("paper", sorted(ablations.ABLATIONS))
+def test_registry_is_well_formed(paper):
+  ablation = ablations.ABLATIONS[paper]
+  assert "{dataset}" in ablation.config
+  base = _config_for(ablation)
+  rows = ablations.all_rows(ablation, tuple(ablation.sweeps))
+  assert len({row.label for row in rows}) == len(rows)
+  assert len({row.slug for row in rows}) == len(rows)
+  for table in (ablation, *ablation.sweeps.values()):
+    assert set(table.metrics) <= set(metrics.METRIC_KEYS)
+    for row in table.rows:
+      ablate.apply_overrides(base, row.overrides)  # every key exists
+      for dataset, numbers in row.paper.items():
+        assert f"{ablation.config.format(dataset=dataset)}" in configs.available()
+        assert set(numbers) <= set(metrics.METRIC_KEYS)
+        for number in numbers.values():
+          assert 0 < float(number) <= 100
+
+
+def test_cca_transcription_is_consistent():
+  cca = ablations.ABLATIONS["cca"]
+  assert [row.slug for row in cca.rows] == [
+    "baseline_resnet_aspp",
+    "cgl_w_o_cca",
+    "cca",
+    "cca_cgl",
+    "cca_cgl_al",
+  ]
+  switches = [tuple(row.overrides[f"model.{k}"] for k in _CCA_MODEL_SWITCHES) for row in cca.rows]
+  assert switches == [
+    (False, False, False),
+    (False, True, False),
+    (True, False, False),
+    (True, True, False),
+    (True, True, True),
+  ]
+  # Table 8's lines at all 2000 images repeat Table 7's baseline and full model.
+  sweep = {row.label: row for row in cca.sweeps["train_size"].rows}
+  for table7_row, table8_label in ((cca.rows[0], "baseline 2000"), (cca.rows[-1], "ours 2000")):
+    table8_row = sweep[table8_label]
+    for metric in ("DI", "JA"):
+      assert table7_row.paper["isic2017"][metric] == table8_row.paper["isic2017"][metric]
+    assert {**table7_row.overrides, "dataset.train_size": 0} == table8_row.overrides
+  assert sweep["baseline 100"].overrides["dataset.train_size"] == 100
+  assert sweep["ours 1500"].paper["isic2017"]["JA"] == "79.1"
+
+
+def _fake_results(run_dir, di, ja):
+  os.makedirs(run_dir, exist_ok=True)
+  results = {
+    "config": "cca_isic2017",
+    "split": "test",
+    "resolution": "input 256x256",
+    "num_images": 600,
+    "metrics": {"AC": 0.9, "DI": di, "JA": ja, "SE": 0.8, "SP": 0.95},
+  }
+  with open(os.path.join(run_dir, "results.json"), "w") as f:
+    json.dump(results, f)
+
+
+def test_table_layout(tmp_path):
+  cca = ablations.ABLATIONS["cca"]
+  run_dirs = {row.slug: str(tmp_path / row.slug) for row in cca.rows}
+  _fake_results(run_dirs["baseline_resnet_aspp"], 0.81234, 0.70049)
+  _fake_results(run_dirs["cca_cgl_al"], 0.85, 0.7499)
+  ablations.write_table(str(tmp_path / "ablation"), "cca on isic2017", cca, "isic2017", run_dirs)
+
+  markdown = (tmp_path / "ablation.md").read_text().splitlines()
+  assert markdown[0] == "# cca on isic2017"
+  assert "paper 000 Table 7" in markdown[2]
+  assert "split test, 600 images, at input 256x256" in markdown[3]
+  table = [line for line in markdown if line.startswith("|")]
+  assert table == [
+    "| Model | DI (ours) | DI (paper) | JA (ours) | JA (paper) | run |",
+    "|---|---|---|---|---|---|",
+    "| Baseline (ResNet+ASPP) | 81.2 | 86.1 | 70.0 | 77.9 | baseline_resnet_aspp |",
+    "| +CGL (w/o CCA) |  | 87.2 |  | 79.5 | cgl_w_o_cca |",
+    "| +CCA |  | 87.2 |  | 79.4 | cca |",
+    "| +CCA+CGL |  | 87.5 |  | 80.0 | cca_cgl |",
+    "| +CCA+CGL+AL | 85.0 | 87.8 | 75.0 | 80.3 | cca_cgl_al |",
+  ]
+  with open(tmp_path / "ablation.csv") as f:
+    lines = list(csv.reader(f))
+  assert lines[0] == ["Model", "DI (ours)", "DI (paper)", "JA (ours)", "JA (paper)", "run"]
+  assert lines[1] == [
+    "Baseline (ResNet+ASPP)",
+    "81.2",
+    "86.1",
+    "70.0",
+    "77.9",
+    "baseline_resnet_aspp",
+  ]
+
+  # On ISIC 2018 the paper reports only its full model (Table 5).
+  ablations.write_table(str(tmp_path / "on2018"), "cca on isic2018", cca, "isic2018", run_dirs)
+  with open(tmp_path / "on2018.csv") as f:
+    lines = list(csv.reader(f))
+  assert [line[2] for line in lines[1:]] == ["", "", "", "", "89.9"]
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+  """Replaces training with writing results.json; records which run directories trained."""
+  trained = []
+
+  def train_and_evaluate(config, workdir):
+    trained.append(os.path.basename(workdir))
+    _fake_results(workdir, 0.5, 0.4)
+    return {"results": None}
+
+  monkeypatch.setattr(trainer, "train_and_evaluate", train_and_evaluate)
+  return trained
+
+
+def test_resume_skips_finished_rows(tmp_path, fake_training):
+  workdir = str(tmp_path)
+  ablate.run_ablation("cca", "isic2017", workdir, smoke=True, only=("cca", "cca_cgl"))
+  assert fake_training == ["cca", "cca_cgl"]
+
+  # Table 8's 2000-image lines are Table 7 runs: 5 + 8 runs for 15 rows.
+  paths = ablate.run_ablation("cca", "isic2017", workdir, smoke=True, sweeps=("train_size",))
+  assert len(fake_training) == 2 + 3 + 8
+  assert "cca" not in fake_training[2:] and "cca_cgl" not in fake_training[2:]
+  assert "ours_2000" not in fake_training
+  assert paths == [
+    os.path.join(workdir, "ablation.md"),
+    os.path.join(workdir, "sweep_train_size.md"),
+  ]
+  sweep = (tmp_path / "sweep_train_size.md").read_text()
+  # The full model's run, with Table 8's numbers: AC DI JA SE SP, ours then the paper's.
+  ours_2000 = "| 90.0 | 94.6 | 50.0 | 87.8 | 40.0 | 80.3 | 80.0 | 88.6 | 95.0 | 96.4 | cca_cgl_al |"
+  assert f"| ours 2000 {ours_2000}" in sweep
+
+  os.remove(tmp_path / "cca" / "results.json")
+  ablate.run_ablation("cca", "isic2017", workdir, smoke=True)
+  assert fake_training[13:] == ["cca"]
+
+
+def test_rerun_with_other_variant_is_an_error(tmp_path, fake_training):
+  ablate.run_ablation("cca", "isic2017", str(tmp_path), smoke=True, only=("cca",))
+  with pytest.raises(ValueError, match="holds a run of"):
+    ablate.run_ablation("cca", "isic2016", str(tmp_path), smoke=True, only=("cca",))
+
+
+def test_unknown_names_are_errors(tmp_path, fake_training, monkeypatch):
+  base = configs.get_config("unet_synthetic:smoke")
+  for key in ("model.no_such_key", "no_such_group.key", "seed.deeper"):
+    with pytest.raises(KeyError, match="Unknown config key"):
+      ablate.apply_overrides(base, {key: 1})
+  assert ablate.apply_overrides(base, {"model.base_width": 8}).model.base_width == 8
+  assert base.model.base_width == 4  # the original is untouched
+
+  with pytest.raises(KeyError, match="Unknown config key"):
+    ablate.run_ablation("cca", "synthetic", str(tmp_path), smoke=True, overrides={"bad.key": 1})
+  bad_row = ablations.Ablation(
+    "unet_{dataset}", "a test", ("JA",), (ablations.Row("bad", {"model.widths": 3}),)
+  )
+  monkeypatch.setitem(ablations.ABLATIONS, "bad", bad_row)
+  with pytest.raises(KeyError, match="model.widths"):
+    ablate.run_ablation("bad", "synthetic", str(tmp_path), smoke=True)
+  with pytest.raises(KeyError, match="No rows"):
+    ablate.run_ablation("cca", "synthetic", str(tmp_path), smoke=True, only=("nope",))
+  with pytest.raises(KeyError, match="no sweep"):
+    ablate.run_ablation("cca", "synthetic", str(tmp_path), smoke=True, sweeps=("nope",))
+  assert fake_training == []
+
+
+def test_split_overrides():
+  argv, overrides = ablate.split_overrides(
+    [
+      "ablate",
+      "--paper=cca",
+      "--config.dataset.data_dir=/data/tfds",
+      "--config.optimizer.lr=1e-3",
+      "--config.model.use_cca=false",
+      "--config.input.image_size=(64, 64)",
+    ]
+  )
+  assert argv == ["ablate", "--paper=cca"]
+  assert overrides == {
+    "dataset.data_dir": "/data/tfds",
+    "optimizer.lr": 1e-3,
+    "model.use_cca": False,
+    "input.image_size": (64, 64),
+  }
+
+
+def test_smoke_ablation_end_to_end(tmp_path, tfds_dir, monkeypatch):
+  widths = ablations.Ablation(
+    config="unet_{dataset}",
+    source="a test table",
+    metrics=("DI", "JA"),
+    rows=(
+      ablations.Row("U-Net width 4", {"model.base_width": 4}, {"synthetic": {"JA": "50.0"}}),
+      ablations.Row("U-Net width 8", {"model.base_width": 8}),
+    ),
+  )
+  monkeypatch.setitem(ablations.ABLATIONS, "widths", widths)
+  overrides = {"dataset.data_dir": str(tfds_dir)}
+  ablate.run_ablation("widths", "synthetic", str(tmp_path), smoke=True, overrides=overrides)
+
+  for slug in ("u_net_width_4", "u_net_width_8"):
+    results = ablations.load_results(str(tmp_path / slug))
+    assert results["config"] == "unet_synthetic:smoke"
+    assert 0 <= results["metrics"]["JA"] <= 1
+  with open(tmp_path / "ablation.csv") as f:
+    lines = list(csv.reader(f))
+  assert [line[0] for line in lines[1:]] == ["U-Net width 4", "U-Net width 8"]
+  assert [line[4] for line in lines[1:]] == ["50.0", ""]
+  assert all(line[1] and line[3] for line in lines[1:])  # ours, filled in
