@@ -74,3 +74,19 @@ def test_open_protocol_split_by_name_writes_ids(tfds_dir, tmp_path):
   assert isinstance(train[0]["image"], np.ndarray)
   with pytest.raises(KeyError, match="protocol:train or protocol:heldout"):
     splits.open_split(config, "protocol:validation")
+
+
+@pytest.mark.parametrize("split", ["train", "protocol:train"])
+def test_train_size_keeps_a_seeded_subset(tfds_dir, tmp_path, split):
+  config = _dataset_config(tfds_dir, name="holdout", num_train=20)
+  config.train_split = split
+  config.train_size = 5
+  source = splits.open_train_split(config, str(tmp_path))
+  kept = json.loads((tmp_path / "train_ids.json").read_text())["train"]
+  assert len(source) == 5 and len(kept) == 5
+  assert sorted(source[i]["id"].decode() for i in range(5)) == kept
+  again = splits.open_train_split(config, str(tmp_path / "again"))
+  assert [again[i]["id"] for i in range(5)] == [source[i]["id"] for i in range(5)]
+  config.train_size = 25
+  with pytest.raises(ValueError, match="exceeds"):
+    splits.open_train_split(config)

@@ -64,6 +64,8 @@ def test_eval_results_cover_the_split_once(tfds_dir, tmp_path):
   assert results["num_images"] == 12  # the tiny config's test split, padding excluded
   assert len({row["id"] for row in results["per_image"]}) == 12
   assert set(results["by_diagnosis"]) <= {"benign", "melanoma"}
+  assert set(results["by_melanoma"]) == {"melanoma", "non_melanoma"}
+  assert (tmp_path / "ja_histogram.png").exists()
   assert results["resolution"] == "input 32x32"
 
 

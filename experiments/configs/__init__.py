@@ -9,7 +9,10 @@ _NOT_CONFIGS = {"__init__", "common"}
 
 
 def available() -> list[str]:
-  return sorted(p.stem for p in CONFIG_DIR.glob("*.py") if p.stem not in _NOT_CONFIGS)
+  """Config names; `common.py` and `_*.py` hold shared defaults, not experiments."""
+  return sorted(
+    p.stem for p in CONFIG_DIR.glob("*.py") if p.stem not in _NOT_CONFIGS and p.stem[0] != "_"
+  )
 
 
 def path_of(name: str) -> pathlib.Path:

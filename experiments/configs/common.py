@@ -13,6 +13,12 @@ def base_config() -> ml_collections.ConfigDict:
   config.model_name = "unet"
   config.model = ml_collections.ConfigDict()
   config.dtype = "float32"
+  # torchvision ResNet weights converted by jaxseg.models.convert_torchvision
+  # (an .npz path); empty: random initialisation, which the log says.
+  config.pretrained_backbone = ""
+  # The --workdir of a finished run: skip training and evaluate its latest
+  # checkpoint on this config's eval split (cca_ph2).
+  config.evaluate_checkpoint = ""
 
   config.loss = "bce_dice"
   config.aux_loss_weight = 1.0  # weight of heads named aux_* (cca eq. 12)
@@ -25,6 +31,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.dataset.manual_dir = ml_collections.FieldReference(None, field_type=str)
   config.dataset.train_split = "train"  # an official split, or protocol:train
   config.dataset.eval_split = "test"  # an official split, or protocol:heldout
+  config.dataset.train_size = 0  # > 0: a seeded subset of the train split (cca Table 8)
   # Non-official splits of `source_split` (jaxseg/data/splits.py); name: none,
   # holdout (num_train or train_fraction) or kfold (num_folds, fold).
   config.dataset.protocol = ml_collections.ConfigDict()
@@ -83,8 +90,15 @@ def parse_arg(arg: str | None) -> str | None:
 
 
 def apply_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """A few steps at tiny size: the whole path in well under a minute on CPU."""
+  """A few steps at tiny size: the whole path in well under a minute on CPU.
+
+  Real-data configs run their model and protocol on `synthetic_lesions/tiny`
+  instead (it has every official split name), so smoke runs need no download.
+  """
+  config.dataset.name = "synthetic_lesions"
   config.dataset.builder_config = "tiny"
+  config.pretrained_backbone = ""
+  config.evaluate_checkpoint = ""
   config.input.image_size = (32, 32)
   config.batch_size = 4
   config.num_train_steps = 4

@@ -79,14 +79,14 @@ class Subset:
   """Random-access view of the examples of `source` at `indices`."""
 
   def __init__(self, source, indices: Sequence[int]):
-    self._source, self._indices = source, list(indices)
+    self._source, self.indices = source, list(indices)
     self.dataset_info = getattr(source, "dataset_info", None)
 
   def __len__(self):
-    return len(self._indices)
+    return len(self.indices)
 
   def __getitem__(self, index):
-    return self._source[self._indices[index]]
+    return self._source[self.indices[index]]
 
 
 def _ids_of(dataset_config, split: str) -> list[str]:
@@ -110,6 +110,35 @@ def _open_official(dataset_config, split: str, decoders=None, with_original_mask
     manual_dir=dataset_config.manual_dir,
     with_original_mask=with_original_mask,
   )
+
+
+def open_train_split(dataset_config, workdir: str | None = None):
+  """`dataset.train_split`, cut to `dataset.train_size` examples when that is > 0.
+
+  The kept ids are the first `train_size` of the seeded permutation of the
+  split's ids (cca Table 8's training-set-size sweep), written to
+  `<workdir>/train_ids.json`.
+  """
+  source = open_split(dataset_config, dataset_config.train_split, workdir)
+  size = dataset_config.get("train_size", 0)
+  if not size:
+    return source
+  if size > len(source):
+    raise ValueError(
+      f"dataset.train_size {size} exceeds the {len(source)} examples of "
+      f"{dataset_config.train_split!r}."
+    )
+  if isinstance(source, Subset):  # a protocol split: ids of its source split, by position
+    source_ids = _ids_of(dataset_config, dataset_config.protocol.source_split)
+    ids = [source_ids[i] for i in source.indices]
+  else:
+    ids = _ids_of(dataset_config, dataset_config.train_split)
+  kept = set(_permuted(ids, dataset_config.protocol.seed)[:size])
+  if workdir is not None:
+    _write_json(
+      os.path.join(workdir, "train_ids.json"), {"train_size": size, "train": sorted(kept)}
+    )
+  return Subset(source, [i for i, example_id in enumerate(ids) if example_id in kept])
 
 
 def open_split(
@@ -144,7 +173,11 @@ def _write_split_ids(workdir: str, dataset_config, parts: dict):
     "protocol": dataset_config.protocol.to_dict(),
     **parts,
   }
-  path = os.path.join(workdir, "splits.json")
+  _write_json(os.path.join(workdir, "splits.json"), record)
+
+
+def _write_json(path: str, record: dict):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
   tmp = f"{path}.tmp.{os.getpid()}"
   with open(tmp, "w") as f:
     json.dump(record, f, indent=1)

@@ -3,9 +3,11 @@
 import flax.linen as nn
 import jax
 
+from jaxseg.models.cca import CCANet
 from jaxseg.models.unet import UNet
 
 MODELS: dict[str, type[nn.Module]] = {
+  "cca": CCANet,
   "unet": UNet,
 }
 

@@ -23,9 +23,9 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
-from jaxseg import losses, metrics
+from jaxseg import losses, metrics, report
 from jaxseg.data import pipeline, splits, transforms
-from jaxseg.models import create_model
+from jaxseg.models import create_model, pretrained
 from jaxseg.train import optim, steps
 from jaxseg.train.state import create_train_state
 from jaxseg.train.summary import SummaryWriter
@@ -59,9 +59,22 @@ def build_model(config):
 
 
 def init_state(config, model, tx, mesh: Mesh):
-  """Initialises on the host and replicates over the mesh."""
+  """Initialises on the host (ImageNet backbone weights if configured), replicates over the mesh."""
   height, width = config.input.image_size
   state = create_train_state(model, tx, jax.random.key(config.seed), (1, height, width, 3))
+  count = f"{parameter_overview.count_parameters(state.params):,}"
+  if config.get("pretrained_backbone"):
+    variables, loaded = pretrained.load_pretrained_resnet(
+      {"params": state.params, "batch_stats": state.batch_stats}, config.pretrained_backbone
+    )
+    # Optimizer state is zeros of the same shapes, so it stays valid.
+    state = state.replace(params=variables["params"], batch_stats=variables["batch_stats"])
+    logging.info(
+      "Model %s: %s parameters; pretrained backbone: %d arrays from %s.",
+      config.model_name, count, len(loaded), config.pretrained_backbone,
+    )  # fmt: skip
+  else:
+    logging.info("Model %s: %s parameters, random initialisation.", config.model_name, count)
   return jax.device_put(state, NamedSharding(mesh, P()))
 
 
@@ -129,6 +142,27 @@ def restore_checkpoint(manager, state, train_iter):
     ),
   )
   logging.info("Resumed from checkpoint at step %d in %s.", step, manager.directory)
+  return restored["state"]
+
+
+def restore_trained_state(run_dir: str, config, state):
+  """The latest state of another run (its --workdir), for evaluation only."""
+  manager = checkpoint_manager(run_dir, config)
+  step = manager.latest_step()
+  if step is None:
+    raise FileNotFoundError(
+      f"No checkpoint in {manager.directory}. evaluate_checkpoint must be the --workdir of a "
+      "finished training run of the same model config."
+    )
+  try:
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(state)))
+  except (ValueError, KeyError) as error:
+    raise ValueError(
+      f"The checkpoint at step {step} in {manager.directory} does not fit this config's model "
+      f"and optimizer ({config.model_name}, {config.optimizer.name}): {error}"
+    ) from error
+  logging.info("Evaluating the checkpoint at step %d of %s.", step, run_dir)
+  manager.close()
   return restored["state"]
 
 
@@ -205,10 +239,17 @@ def write_results(path: str, config, split: str, accumulator, extra: dict):
     results["by_diagnosis"] = {
       group: s["mean"] for group, s in accumulator.summary_by_group().items()
     }
+    breakdown = report.melanoma_breakdown(results["per_image"])  # paper 000 Tables 3, 4
+    if breakdown is not None:
+      results["by_melanoma"] = breakdown
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
     json.dump(results, f, indent=1)
   os.replace(tmp, path)
+  # Per-image JA distribution (paper 000 Fig. 5).
+  report.write_ja_histogram(
+    results["per_image"], os.path.join(os.path.dirname(path), "ja_histogram.png")
+  )
   return results
 
 
@@ -250,7 +291,7 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
     )
 
   # Input.
-  train_source = splits.open_split(config.dataset, config.dataset.train_split, workdir)
+  train_source = splits.open_train_split(config.dataset, workdir)
   eval_source = splits.open_split(config.dataset, config.dataset.eval_split, workdir)
   train_iter = iter(
     pipeline.train_dataset(
@@ -270,11 +311,6 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
   schedule = optim.create_schedule(config, total_steps, epoch_steps)
   tx = optim.create_optimizer(config, schedule)
   state = init_state(config, model, tx, mesh)
-  logging.info(
-    "Model %s: %s parameters, random initialisation.",
-    config.model_name,
-    f"{parameter_overview.count_parameters(state.params):,}",
-  )
 
   # Step.
   loss_fn = losses.get_loss(config.loss)
@@ -290,8 +326,12 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
 
   # Checkpoint.
   manager = checkpoint_manager(workdir, config)
-  state = restore_checkpoint(manager, state, train_iter)
-  start_step = int(jax.device_get(state.step))
+  if config.evaluate_checkpoint:
+    state = restore_trained_state(config.evaluate_checkpoint, config, state)
+    total_steps = 0  # evaluation only
+  else:
+    state = restore_checkpoint(manager, state, train_iter)
+  start_step = min(int(jax.device_get(state.step)), total_steps)
 
   # Loop.
   pending: list = []
