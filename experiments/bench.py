@@ -17,8 +17,7 @@ import numpy as np
 from absl import app, flags
 
 from experiments import configs
-from jaxseg import losses
-from jaxseg.train import optim, steps, trainer
+from jaxseg.train import optim, trainer
 
 _BATCH = flags.DEFINE_integer("batch_size", 8, "Global batch size.")
 _SIZE = flags.DEFINE_list("image_size", ["256"], "H[,W] of the input.")
@@ -54,15 +53,8 @@ def main(argv):
     },
     mesh,
   )
-  train = trainer.TracedStep(
-    steps.make_train_step(losses.get_loss(config.loss), schedule, config.input.normalization),
-    mesh,
-    shard_outputs=False,
-    donate_state=False,
-  )
-  infer = trainer.TracedStep(
-    steps.make_eval_step(config.input.normalization), mesh, shard_outputs=True, donate_state=False
-  )
+  train = trainer.build_train_step(config, schedule, mesh, donate_state=False)
+  infer = trainer.build_eval_step(config, mesh)
 
   compile_seconds = {}
   for name, step in (("train", train), ("inference", infer)):

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from experiments import configs
-from jaxseg import losses
 from jaxseg.models import cca, convert_torchvision, create_model
 from jaxseg.models.resnet import ResNet
-from jaxseg.train import optim, steps, trainer
+from jaxseg.train import optim, trainer
 from tests.test_resnet import _synthetic_state_dict
 
 TINY = {"resnet_depth": 18, "resnet_width": 4, "width": 8}
@@ -113,12 +112,7 @@ def test_a_few_steps_lower_the_loss():
   model = trainer.build_model(config)
   schedule = optim.create_schedule(config, 100, 10)
   state = trainer.init_state(config, model, optim.create_optimizer(config, schedule), mesh)
-  step = trainer.TracedStep(
-    steps.make_train_step(losses.get_loss(config.loss), schedule, config.input.normalization),
-    mesh,
-    shard_outputs=False,
-    donate_state=True,
-  )
+  step = trainer.build_train_step(config, schedule, mesh)
   yy, xx = np.mgrid[:32, :32]
   masks = np.stack([((yy - 16) ** 2 + (xx - c) ** 2 < 64) for c in (10, 16, 22, 14)])
   images = np.where(masks[..., None], 60, 200).astype(np.uint8).repeat(3, axis=-1)

@@ -6,8 +6,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from experiments import configs
-from jaxseg import losses
-from jaxseg.train import optim, steps, trainer
+from jaxseg.train import optim, trainer
 
 
 def _smoke_config(data_dir, **overrides):
@@ -28,12 +27,7 @@ def _one_step(config, devices, batch):
   model = trainer.build_model(config)
   schedule = optim.create_schedule(config, 10, 10)
   state = trainer.init_state(config, model, optim.create_optimizer(config, schedule), mesh)
-  step = trainer.TracedStep(
-    steps.make_train_step(losses.get_loss(config.loss), schedule, config.input.normalization),
-    mesh,
-    shard_outputs=False,
-    donate_state=True,
-  )
+  step = trainer.build_train_step(config, schedule, mesh)
   new_state, metrics = step(state, trainer.put_batch(batch, mesh))
   return jax.device_get((new_state.params, new_state.batch_stats, metrics["loss"]))
 

@@ -104,6 +104,20 @@ class TracedStep:
     return self.jitted(state, batch)
 
 
+def build_train_step(config, schedule, mesh: Mesh, donate_state: bool = True) -> TracedStep:
+  """The config's loss (plus its aux heads) as a jitted, state-replicated train step."""
+  step = steps.make_train_step(
+    losses.get_loss(config.loss), schedule, config.input.normalization, config.aux_loss_weight
+  )
+  return TracedStep(step, mesh, shard_outputs=False, donate_state=donate_state)
+
+
+def build_eval_step(config, mesh: Mesh) -> TracedStep:
+  """Per-image counts and probabilities, sharded like the batch."""
+  step = steps.make_eval_step(config.input.normalization)
+  return TracedStep(step, mesh, shard_outputs=True, donate_state=False)
+
+
 # --- checkpoint -----------------------------------------------------------------
 
 
@@ -313,16 +327,8 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
   state = init_state(config, model, tx, mesh)
 
   # Step.
-  loss_fn = losses.get_loss(config.loss)
-  train_step = TracedStep(
-    steps.make_train_step(loss_fn, schedule, config.input.normalization, config.aux_loss_weight),
-    mesh,
-    shard_outputs=False,
-    donate_state=True,
-  )
-  eval_fn = TracedStep(
-    steps.make_eval_step(config.input.normalization), mesh, shard_outputs=True, donate_state=False
-  )
+  train_step = build_train_step(config, schedule, mesh)
+  eval_fn = build_eval_step(config, mesh)
 
   # Checkpoint.
   manager = checkpoint_manager(workdir, config)
