@@ -38,8 +38,8 @@ def input_config(size: int, threads: int) -> ml_collections.ConfigDict:
 
 def per_example_breakdown(source, config, n=30) -> dict:
   """Mean milliseconds of each stage for one example, single thread."""
-  preprocess = pipeline.Preprocess(tuple(config.image_size), config.resize_method)
-  augment = pipeline.Augment(config.hflip, config.vflip)
+  preprocess = pipeline.make_preprocess(config)
+  augment = pipeline.make_augment(config)
   rng = np.random.default_rng(0)
   totals = {"read+decode": 0.0, "resize": 0.0, "augment": 0.0}
   for i in range(n):

@@ -46,9 +46,12 @@ def base_config() -> ml_collections.ConfigDict:
   config.input = ml_collections.ConfigDict()
   config.input.image_size = (64, 64)  # (height, width)
   config.input.resize_method = "bilinear"
+  config.input.resize_crop = False  # True: shorter side to size, centre crop (ulffn)
   config.input.normalization = "unit"
   config.input.hflip = True
   config.input.vflip = True
+  config.input.rotate_degrees = 0.0  # > 0: rotation by U[0, this] (rmsm: 90)
+  config.input.sharpen = False  # rmsm
   config.input.num_threads = 4
   config.input.prefetch = 8
 

@@ -50,10 +50,11 @@ class Preprocess(grain.transforms.Map):
 
   image_size: tuple[int, int]
   resize_method: str
+  crop: bool = False
 
   def map(self, example):
     image, mask = transforms.resize(
-      example["image"], example["mask"], self.image_size, self.resize_method
+      example["image"], example["mask"], self.image_size, self.resize_method, self.crop
     )
     return {
       "image": image,
@@ -66,18 +67,38 @@ class Preprocess(grain.transforms.Map):
 
 @dataclasses.dataclass(frozen=True)
 class Augment(grain.transforms.RandomMap):
+  """Training augmentation; image and mask move together.
+
+  Each enabled augmentation is applied independently with probability 1/2:
+  flips, rotation by U[0, rotate_degrees] and sharpening (rmsm applies these
+  online rather than precomputing copies, SPEC §4.3).
+  """
+
   hflip: bool
   vflip: bool
+  rotate_degrees: float = 0.0
+  sharpen: bool = False
 
   def random_map(self, element, rng: np.random.Generator):
     image, mask = transforms.random_flips(
       element["image"], element["mask"], rng, self.hflip, self.vflip
     )
+    image, mask = transforms.random_rotation(image, mask, rng, self.rotate_degrees)
+    if self.sharpen:
+      image = transforms.random_sharpen(image, rng)
     return {**element, "image": image, "mask": mask}
 
 
-def _preprocess(input_config) -> Preprocess:
-  return Preprocess(tuple(input_config.image_size), input_config.resize_method)
+def make_preprocess(input_config) -> Preprocess:
+  return Preprocess(
+    tuple(input_config.image_size), input_config.resize_method, input_config.resize_crop
+  )
+
+
+def make_augment(input_config) -> Augment:
+  return Augment(
+    input_config.hflip, input_config.vflip, input_config.rotate_degrees, input_config.sharpen
+  )
 
 
 def _read_options(input_config) -> grain.ReadOptions:
@@ -91,8 +112,8 @@ def train_dataset(
 ) -> grain.IterDataset:
   """Endless stream of local batches; reshuffled every epoch; checkpointable."""
   ds = grain.MapDataset.source(source).shuffle(seed=seed).repeat()
-  ds = ds.map(_preprocess(input_config))
-  ds = ds.random_map(Augment(input_config.hflip, input_config.vflip), seed=seed)
+  ds = ds.map(make_preprocess(input_config))
+  ds = ds.random_map(make_augment(input_config), seed=seed)
   ds = ProcessRows(ds, global_batch, process_index, process_count)
   ds = ds.batch(global_batch // process_count, drop_remainder=True)
   return ds.to_iter_dataset(_read_options(input_config))
@@ -118,7 +139,7 @@ def eval_dataset(
 ) -> grain.IterDataset:
   """Every example exactly once, in order; the last global batch is padded."""
   padded_length = math.ceil(len(source) / global_batch) * global_batch
-  ds = grain.MapDataset.range(padded_length).map(_LoadOrPad(source, _preprocess(input_config)))
+  ds = grain.MapDataset.range(padded_length).map(_LoadOrPad(source, make_preprocess(input_config)))
   ds = ProcessRows(ds, global_batch, process_index, process_count)
   ds = ds.batch(global_batch // process_count, drop_remainder=True)
   return ds.to_iter_dataset(_read_options(input_config))
