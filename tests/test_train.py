@@ -1,5 +1,7 @@
 """Training engine: data parallelism, tracing, preemption and the NaN guard."""
 
+import json
+
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
@@ -53,7 +55,10 @@ def test_four_devices_match_one_device():
 
 
 def test_eval_results_cover_the_split_once(tfds_dir, tmp_path):
-  out = trainer.train_and_evaluate(_smoke_config(tfds_dir), str(tmp_path))
+  config = _smoke_config(tfds_dir, **{"eval.also": ("synthetic_lesions:validation",)})
+  out = trainer.train_and_evaluate(config, str(tmp_path))
+  also = json.loads((tmp_path / "results_synthetic_lesions_validation.json").read_text())
+  assert also["split"] == "validation" and also["num_images"] == 8
   results = out["results"]
   assert results["num_images"] == 12  # the tiny config's test split, padding excluded
   assert len({row["id"] for row in results["per_image"]}) == 12

@@ -83,6 +83,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 16
   config.eval.original_resolution = False
+  # More 'DATASET:SPLIT' to score after training (ulffn: 'isic2017:test'); each
+  # writes <workdir>/results_DATASET_SPLIT.json.
+  config.eval.also = ()
   return config
 
 

@@ -236,11 +236,46 @@ def _diagnosis_names(source) -> list[str] | None:
   return list(info.features["diagnosis"].names)
 
 
-def write_results(path: str, config, split: str, accumulator, extra: dict):
+def other_dataset(dataset_config, spec: str):
+  """'NAME:SPLIT' (e.g. 'isic2017:test') -> (dataset config for NAME, SPLIT)."""
+  name, sep, split = spec.partition(":")
+  if not sep or not split:
+    raise ValueError(f"eval.also entries are 'DATASET:SPLIT', e.g. 'isic2017:test'; got {spec!r}.")
+  other = dataset_config.copy_and_resolve_references()
+  with other.unlocked():
+    other.name = name
+    other.train_size = 0
+  return other, split
+
+
+def evaluate_and_write(
+  state, eval_fn, config, dataset_config, split, mesh, path, step, train_seconds
+) -> dict | None:
+  """Scores `split` of `dataset_config` and writes `path` (lead process; others get None)."""
+  source = splits.open_split(dataset_config, split)
+  ground_truth = None
+  if config.eval.original_resolution:
+    ground_truth = splits.open_split(dataset_config, split, ground_truth_only=True)
+  accumulator = evaluate(state, eval_fn, source, config, mesh, ground_truth)
+  if jax.process_index() != 0:
+    return None
+  height, width = config.input.image_size
+  extra = {
+    "resolution": "original" if ground_truth is not None else f"input {height}x{width}",
+    "step": step,
+    "train_seconds_this_run": round(train_seconds, 2),
+  }
+  results = write_results(path, config, dataset_config.name, split, accumulator, extra)
+  logging.info("Wrote %s (%s %s: JA %.4f)", path, dataset_config.name, split,
+               results["metrics"]["JA"])  # fmt: skip
+  return results
+
+
+def write_results(path: str, config, dataset: str, split: str, accumulator, extra: dict):
   summary = accumulator.summary()
   results = {
     "config": config.get("name", ""),
-    "dataset": config.dataset.name,
+    "dataset": dataset,
     "split": split,
     "resolution": extra.pop("resolution"),
     "metrics": summary["mean"],
@@ -380,27 +415,20 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
   if train_step.num_traces > 1:
     logging.warning("The train step was traced %d times.", train_step.num_traces)
 
-  # Final evaluation.
-  original = config.eval.original_resolution
-  ground_truth = None
-  if original:
-    ground_truth = splits.open_split(
-      config.dataset, config.dataset.eval_split, ground_truth_only=True
-    )
-  accumulator = evaluate(state, eval_fn, eval_source, config, mesh, ground_truth)
-  height, width = config.input.image_size
-  extra = {
-    "resolution": "original" if original else f"input {height}x{width}",
-    "step": int(jax.device_get(state.step)),
-    "train_seconds_this_run": round(train_seconds, 2),
-  }
-  results = None
-  if lead:
-    results = write_results(
-      os.path.join(workdir, "results.json"), config, config.dataset.eval_split, accumulator, extra
-    )
-    writer.write_scalars(extra["step"], {f"test/{k}": v for k, v in results["metrics"].items()})
-    logging.info("Wrote %s", os.path.join(workdir, "results.json"))
+  # Final evaluation: the eval split, then any `eval.also` datasets.
+  step = int(jax.device_get(state.step))
+  results = evaluate_and_write(
+    state, eval_fn, config, config.dataset, config.dataset.eval_split, mesh,
+    os.path.join(workdir, "results.json"), step, train_seconds,
+  )  # fmt: skip
+  if results is not None:
+    writer.write_scalars(step, {f"test/{k}": v for k, v in results["metrics"].items()})
+  for spec in config.eval.also:
+    dataset_config, split = other_dataset(config.dataset, spec)
+    path = os.path.join(workdir, f"results_{dataset_config.name}_{split.replace(':', '_')}.json")
+    evaluate_and_write(
+      state, eval_fn, config, dataset_config, split, mesh, path, step, train_seconds
+    )  # fmt: skip
   writer.flush()
   writer.close()
   manager.close()
