@@ -7,7 +7,6 @@ import os
 import pytest
 
 from experiments import ablate, ablations, configs
-from experiments.configs import common
 from jaxseg import metrics
 from jaxseg.train import trainer
 
@@ -15,15 +14,8 @@ _CCA_MODEL_SWITCHES = ("use_cca", "use_cgl", "aux_head")
 
 
 def _config_for(ablation):
-  """The smoke config an ablation's rows switch; before cca_* configs existed, a stand-in."""
-  name = ablation.config.format(dataset="synthetic")
-  if name in configs.available():
-    return configs.get_config(f"{name}:smoke")
-  config = common.base_config()
-  config.dataset.train_size = 0
-  for key in _CCA_MODEL_SWITCHES:
-    config.model[key] = True
-  return config
+  """The smoke config an ablation's rows switch."""
+  return configs.get_config(ablation.config.format(dataset="synthetic") + ":smoke")
 
 
 @pytest.mark.parametrize("paper", sorted(ablations.ABLATIONS))

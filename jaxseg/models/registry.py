@@ -4,10 +4,14 @@ import flax.linen as nn
 import jax
 
 from jaxseg.models.cca import CCANet
+from jaxseg.models.rmsm import RMSMUNet
+from jaxseg.models.ulffn import ULFFN
 from jaxseg.models.unet import UNet
 
 MODELS: dict[str, type[nn.Module]] = {
   "cca": CCANet,
+  "rmsm": RMSMUNet,
+  "ulffn": ULFFN,
   "unet": UNet,
 }
 

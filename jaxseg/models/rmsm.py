@@ -1,0 +1,246 @@
+"""Residual multi-scale dual-attention U-Net (paper 002; SPEC §4.3).
+
+A ResUNet-style network (encoder, bridge, decoder) built from residual
+multi-scale modules (RMSM), with two attention modules: DF-RAM refines each
+encoder skip with the decoder feature before concatenation, EF-RAM refines the
+output of each decoder RMSM. Head: 1x1 convolution to one logit (sigmoid).
+
+  input (H, W)      encoder_0  RMSM  64w, stride 1 -> H,   W      (skip 0)
+                    encoder_1  RMSM 128w, stride 2 -> H/2, W/2    (skip 1)
+                    encoder_2  RMSM 256w, stride 2 -> H/4, W/4    (skip 2)
+                    bridge     RMSM 512w, stride 2 -> H/8, W/8
+  for level 2, 1, 0: x = concat(DF-RAM(skip, x), upsample2x(x)); RMSM; EF-RAM
+                    head       conv1x1 -> 1 logit at (H, W)
+
+where w = base_width / 64 (base_width 64 gives the paper's widths). H and W
+must be divisible by 8.
+
+Table II rows are the switches `block`, `use_df_ram` and `use_ef_ram`:
+  UNet                          ("unet", False, False)
+  RMSM UNet                     ("rmsm", False, False)
+  RMSM UNet + DF-RAM            ("rmsm", True,  False)
+  RMSM UNet + EF-RAM            ("rmsm", False, True)
+  RMSM UNet + DF-RAM + EF-RAM   ("rmsm", True,  True)   the proposed model
+
+Choices beyond the paper (SPEC §4.3 where it decides):
+- RMSM (eq. 1 and §III-A): the 1x1, 3x3 and 5x5 branches are conv (no bias)
+  -> BN -> ReLU; the fusing 1x1 "bottleneck" conv has a bias and no BN ("BN
+  after each convolutional layer except for the bottleneck layers"). Eq. 1
+  writes the residual as a concatenation; SPEC follows ResUNet and adds it:
+  ReLU(fused + proj(x)), proj a 1x1 conv (with bias, no BN) only when width
+  or stride changes. "A stride of 2 is applied to the last convolutional
+  layer" (§III-C): the fusing conv and proj take the stride, the branches
+  run at full resolution.
+- block="unet" replaces every RMSM by U-Net's conv-BN-ReLU double conv; a
+  stride-2 level then max-pools 2x2 first, as U-Net does. Everything else
+  (bilinear upsampling, widths, head) stays, so the row isolates the block.
+- DF-RAM's decoder feature D is the map *before* upsampling (the previous
+  decoder block's output, or the bridge's): §III-B1 defines DF as "the
+  feature map from the last decoder block" and says "the squeezed DF is
+  upsampled to complement the size of SF", which only makes sense at the
+  coarser resolution. Upsampling is bilinear x2 throughout (§III-B2:
+  "bi-linear interpolation with the following convolution").
+- Channel attention MLP (eq. 2 and 5): Dense(C_in / 16) -> ReLU -> Dense(C_out)
+  with biases, as in CBAM; C_in is the pooled map's width (D for DF-RAM, S
+  for EF-RAM), C_out that of S. Reduced widths never go below 1 so tiny test
+  models stay well formed. The DF-RAM text says max pooling, eq. 2 says GAP:
+  GAP by default, `attention_pooling="max"` switches DF-RAM to max pooling
+  (EF-RAM is GAP in both text and eq. 5, so it always uses GAP).
+- Spatial attention (eq. 3 and 6): the 1x1 squeezes (to C/16) and the 3x3,
+  5x5, 7x7, 9x9 convs to one channel have biases and no BN or activation;
+  the four maps are summed before the sigmoid. Eq. 6's "Con9x7" is read as
+  9x9, as the text lists.
+"""
+
+from typing import Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxseg.models.blocks import ConvBNReLU, DoubleConv, Dtype
+
+REDUCTION = 16
+SPATIAL_KERNELS = (3, 5, 7, 9)
+ENCODER_WIDTHS = (64, 128, 256)  # at base_width 64
+ENCODER_STRIDES = (1, 2, 2)
+BRIDGE_WIDTH = 512
+TOTAL_STRIDE = 8
+
+
+def upsample2x(x: jax.Array) -> jax.Array:
+  """Bilinear x2 upsampling of NHWC `x` (half-pixel centres, PyTorch align_corners=False)."""
+  batch, height, width, channels = x.shape
+  return jax.image.resize(x, (batch, 2 * height, 2 * width, channels), "bilinear")
+
+
+def _reduced(channels: int) -> int:
+  return max(1, channels // REDUCTION)
+
+
+def _conv(features: int, kernel: int, dtype: Dtype, name: str, strides: int = 1) -> nn.Conv:
+  return nn.Conv(
+    features,
+    (kernel, kernel),
+    strides=(strides, strides),
+    padding="SAME",
+    dtype=dtype,
+    param_dtype=jnp.float32,
+    name=name,
+  )
+
+
+class RMSMBlock(nn.Module):
+  """Residual multi-scale module: ReLU(conv1x1(concat(b1, b3, b5)) + proj(x))."""
+
+  features: int
+  strides: int = 1
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    branches = [
+      ConvBNReLU(self.features, (k, k), dtype=self.dtype, name=f"branch_{k}x{k}")(x, train)
+      for k in (1, 3, 5)
+    ]
+    fused = _conv(self.features, 1, self.dtype, "fuse", self.strides)(
+      jnp.concatenate(branches, axis=-1)
+    )
+    shortcut = x
+    if self.strides != 1 or x.shape[-1] != self.features:
+      shortcut = _conv(self.features, 1, self.dtype, "projection", self.strides)(x)
+    return nn.relu(fused + shortcut)
+
+
+class PlainBlock(nn.Module):
+  """U-Net level for the Table II baseline: optional 2x2 max pool, then double conv."""
+
+  features: int
+  strides: int = 1
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    if self.strides != 1:
+      x = nn.max_pool(x, (self.strides, self.strides), strides=(self.strides, self.strides))
+    return DoubleConv(self.features, dtype=self.dtype, name="double_conv")(x, train)
+
+
+class ChannelAttention(nn.Module):
+  """sigmoid(MLP(pool(x))): [B, H, W, C_in] -> [B, 1, 1, features]."""
+
+  features: int
+  pooling: Literal["avg", "max"] = "avg"
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    if self.pooling == "avg":
+      pooled = jnp.mean(x, axis=(1, 2), keepdims=True)
+    elif self.pooling == "max":
+      pooled = jnp.max(x, axis=(1, 2), keepdims=True)
+    else:
+      raise ValueError(f"attention pooling must be 'avg' or 'max'; got {self.pooling!r}.")
+    hidden = nn.Dense(
+      _reduced(x.shape[-1]), dtype=self.dtype, param_dtype=jnp.float32, name="hidden"
+    )(pooled)
+    out = nn.Dense(self.features, dtype=self.dtype, param_dtype=jnp.float32, name="out")(
+      nn.relu(hidden)
+    )
+    return nn.sigmoid(out)
+
+
+class MultiKernelSpatialAttention(nn.Module):
+  """sigmoid(sum over k in 3, 5, 7, 9 of conv_kxk(x) to one channel): [B, H, W, 1]."""
+
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    total = sum(_conv(1, k, self.dtype, f"conv_{k}x{k}")(x) for k in SPATIAL_KERNELS)
+    return nn.sigmoid(total)
+
+
+class DFRAM(nn.Module):
+  """Decoder feature refinement attention (eq. 2-4): S * CHA(D) * SPA(S, D).
+
+  `skip` is S (the encoder feature); `decoder` is D at half S's resolution.
+  """
+
+  pooling: Literal["avg", "max"] = "avg"
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, skip, decoder):
+    skip_width, decoder_width = skip.shape[-1], decoder.shape[-1]
+    channel = ChannelAttention(skip_width, self.pooling, self.dtype, name="channel")(decoder)
+    skip_reduced = _conv(_reduced(skip_width), 1, self.dtype, "reduce_skip")(skip)
+    decoder_reduced = upsample2x(
+      _conv(_reduced(decoder_width), 1, self.dtype, "reduce_decoder")(decoder)
+    )
+    spatial = MultiKernelSpatialAttention(self.dtype, name="spatial")(
+      jnp.concatenate([skip_reduced, decoder_reduced], axis=-1)
+    )
+    return skip * channel * spatial
+
+
+class EFRAM(nn.Module):
+  """Encoder feature refinement attention (eq. 5-7): S * CHA(S) * SPA(S)."""
+
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    channel = ChannelAttention(x.shape[-1], "avg", self.dtype, name="channel")(x)
+    reduced = _conv(_reduced(x.shape[-1]), 1, self.dtype, "reduce")(x)
+    spatial = MultiKernelSpatialAttention(self.dtype, name="spatial")(reduced)
+    return x * channel * spatial
+
+
+class RMSMUNet(nn.Module):
+  """Residual multi-scale dual-attention U-Net; see the module docstring for the switches."""
+
+  base_width: int = 64
+  block: Literal["unet", "rmsm"] = "rmsm"
+  use_df_ram: bool = True
+  use_ef_ram: bool = True
+  attention_pooling: Literal["avg", "max"] = "avg"
+  dtype: Dtype = jnp.float32
+
+  def _width(self, paper_width: int) -> int:
+    return paper_width * self.base_width // 64
+
+  def _block(self, paper_width: int, strides: int, name: str) -> nn.Module:
+    if self.block == "rmsm":
+      return RMSMBlock(self._width(paper_width), strides, self.dtype, name=name)
+    if self.block == "unet":
+      return PlainBlock(self._width(paper_width), strides, self.dtype, name=name)
+    raise ValueError(f"block must be 'unet' or 'rmsm'; got {self.block!r}.")
+
+  @nn.compact
+  def __call__(self, images, train: bool = False):
+    height, width = images.shape[1:3]
+    if height % TOTAL_STRIDE or width % TOTAL_STRIDE:
+      raise ValueError(
+        f"RMSMUNet needs H and W divisible by {TOTAL_STRIDE}; got {height}x{width}. "
+        "Change the config's image_size."
+      )
+    x = images.astype(self.dtype)
+    skips = []
+    for level, (paper_width, strides) in enumerate(
+      zip(ENCODER_WIDTHS, ENCODER_STRIDES, strict=True)
+    ):
+      x = self._block(paper_width, strides, f"encoder_{level}")(x, train)
+      skips.append(x)
+    x = self._block(BRIDGE_WIDTH, 2, "bridge")(x, train)
+    for level in reversed(range(len(ENCODER_WIDTHS))):
+      skip = skips[level]
+      if self.use_df_ram:
+        # D is the coarse map, before upsampling (module docstring).
+        skip = DFRAM(self.attention_pooling, self.dtype, name=f"df_ram_{level}")(skip, x)
+      x = jnp.concatenate([skip, upsample2x(x)], axis=-1)
+      x = self._block(ENCODER_WIDTHS[level], 1, f"decoder_{level}")(x, train)
+      if self.use_ef_ram:
+        x = EFRAM(self.dtype, name=f"ef_ram_{level}")(x)
+    logits = _conv(1, 1, self.dtype, "head")(x)
+    return {"logits": logits.astype(jnp.float32)}
