@@ -17,6 +17,17 @@ BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
 
 
+def check_input_size(images, stride: int, model: str) -> tuple[int, int]:
+  """(H, W) of NHWC `images`, which every model needs divisible by its total stride."""
+  height, width = images.shape[1:3]
+  if height % stride or width % stride:
+    raise ValueError(
+      f"{model} needs H and W divisible by {stride}; got {height}x{width}. "
+      "Change the config's input.image_size."
+    )
+  return height, width
+
+
 def batch_norm(train: bool, dtype: Dtype = jnp.float32, name: str | None = None) -> nn.BatchNorm:
   """BatchNorm with the project's PyTorch-compatible constants."""
   return nn.BatchNorm(

@@ -30,7 +30,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import ASPP, ConvBNReLU, Dtype
+from jaxseg.models.blocks import ASPP, ConvBNReLU, Dtype, check_input_size
 from jaxseg.models.resnet import ResNet
 
 CONTEXT_WIDTH = 256
@@ -133,9 +133,7 @@ class CCANet(nn.Module):
 
   @nn.compact
   def __call__(self, images, train: bool = False):
-    height, width = images.shape[1:3]
-    if height % 8 or width % 8:
-      raise ValueError(f"CCANet needs H and W divisible by 8; got {height}x{width}.")
+    height, width = check_input_size(images, 8, "CCANet")
     images = images.astype(self.dtype)
     features = ResNet(
       depth=self.resnet_depth,

@@ -58,7 +58,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import ConvBNReLU, DoubleConv, Dtype
+from jaxseg.models.blocks import ConvBNReLU, DoubleConv, Dtype, check_input_size
 
 REDUCTION = 16
 SPATIAL_KERNELS = (3, 5, 7, 9)
@@ -219,12 +219,7 @@ class RMSMUNet(nn.Module):
 
   @nn.compact
   def __call__(self, images, train: bool = False):
-    height, width = images.shape[1:3]
-    if height % TOTAL_STRIDE or width % TOTAL_STRIDE:
-      raise ValueError(
-        f"RMSMUNet needs H and W divisible by {TOTAL_STRIDE}; got {height}x{width}. "
-        "Change the config's image_size."
-      )
+    height, width = check_input_size(images, TOTAL_STRIDE, "RMSMUNet")
     x = images.astype(self.dtype)
     skips = []
     for level, (paper_width, strides) in enumerate(

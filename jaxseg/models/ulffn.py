@@ -58,7 +58,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import ASPP, Dtype, batch_norm
+from jaxseg.models.blocks import ASPP, Dtype, batch_norm, check_input_size
 
 NUM_CODE_UNITS = 4
 TOTAL_STRIDE = 2 ** (NUM_CODE_UNITS - 1)
@@ -188,12 +188,7 @@ class ULFFN(nn.Module):
 
   @nn.compact
   def __call__(self, images, train: bool = False):
-    height, width = images.shape[1:3]
-    if height % TOTAL_STRIDE or width % TOTAL_STRIDE:
-      raise ValueError(
-        f"ULFFN needs H and W divisible by {TOTAL_STRIDE}; got {height}x{width}. "
-        "Change the config's image_size."
-      )
+    height, width = check_input_size(images, TOTAL_STRIDE, "ULFFN")
     widths = self.code_widths()
     x = ConvReLUBN(self.base_width, dtype=self.dtype, name="input_conv")(
       images.astype(self.dtype), train

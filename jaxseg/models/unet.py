@@ -12,7 +12,7 @@ of the default synthetic run (`python -m experiments.run --config unet_synthetic
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import DoubleConv, Dtype
+from jaxseg.models.blocks import DoubleConv, Dtype, check_input_size
 
 
 class UNet(nn.Module):
@@ -29,12 +29,7 @@ class UNet(nn.Module):
 
   @nn.compact
   def __call__(self, images, train: bool = False):
-    height, width = images.shape[1:3]
-    if height % self.stride or width % self.stride:
-      raise ValueError(
-        f"UNet with depth {self.depth} needs H and W divisible by {self.stride}; "
-        f"got {height}x{width}. Change the config's image_size."
-      )
+    check_input_size(images, self.stride, f"UNet with depth {self.depth}")
     x = images.astype(self.dtype)
     skips = []
     for level in range(self.depth):
