@@ -330,7 +330,7 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
   os.makedirs(workdir, exist_ok=True)
   lead = jax.process_index() == 0
   writer = SummaryWriter(workdir, enabled=lead)
-  writer.write_hparams(config.to_dict() if hasattr(config, "to_dict") else dict(config))
+  writer.write_hparams(config.to_dict())
 
   # Mesh.
   mesh = create_mesh()
