@@ -52,6 +52,18 @@ def base_config() -> ml_collections.ConfigDict:
   config.input.vflip = True
   config.input.rotate_degrees = 0.0  # > 0: rotation by U[0, this] (rmsm: 90)
   config.input.sharpen = False  # rmsm
+  # With probability 1/2, shift by up to this fraction of height and width and
+  # scale about the centre by U[scale_range] (cdnn).
+  config.input.shift_fraction = 0.0
+  config.input.scale_range = (1.0, 1.0)
+  # "rgb8": uint8 RGB to the device, normalised there; "rgb" or "rgb_hsv_l"
+  # (cdnn's 7 channels: RGB, HSV, CIELAB L): float [0, 1] channels made on the host.
+  config.input.colour_space = "rgb8"
+  # cdnn's contrast augmentation: each channel, with this probability, is
+  # stretched to a random percentile window within contrast_jitter of contrast_window.
+  config.input.contrast_probability = 0.0
+  config.input.contrast_window = (5.0, 95.0)
+  config.input.contrast_jitter = 5.0
   config.input.num_threads = 4
   config.input.prefetch = 8
 
@@ -86,6 +98,18 @@ def base_config() -> ml_collections.ConfigDict:
   # More 'DATASET:SPLIT' to score after training (ulffn: 'isic2017:test'); each
   # writes <workdir>/results_DATASET_SPLIT.json.
   config.eval.also = ()
+  # "none": foreground where probability >= 0.5; "dual_threshold": cdnn's
+  # post-processing (jaxseg/postprocess.py), at the resolution being scored.
+  config.eval.postprocess = "none"
+
+  # k-fold cross-validation (cdnn, asnet; jaxseg/train/crossval.py): train every
+  # fold of the kfold `dataset.protocol` in <workdir>/fold_<k>, each scored on
+  # its held-out part; <workdir>/results.json holds the mean and std over folds.
+  config.crossval = ml_collections.ConfigDict()
+  config.crossval.enabled = False
+  # Official splits to score a bagging ensemble on: the fold models plus one
+  # trained on the whole source split (<workdir>/all_data); cdnn's six models.
+  config.crossval.ensemble_splits = ()
   return config
 
 

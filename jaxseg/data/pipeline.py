@@ -11,7 +11,11 @@ import math
 import grain
 import numpy as np
 
-from jaxseg.data import transforms
+from jaxseg.data import colour, transforms
+
+# input.colour_space: "rgb8" sends uint8 RGB to the device (normalised there);
+# the others are float32 [0, 1] channels computed on the host (colour.py).
+COLOUR_SPACES = ("rgb8", *colour.COLOUR_SPACES)
 
 
 class ProcessRows(grain.MapDataset):
@@ -44,8 +48,10 @@ class ProcessRows(grain.MapDataset):
 class Preprocess(grain.transforms.Map):
   """Decoded TFDS example -> fixed-size uint8 image, {0,1} uint8 mask, id bytes.
 
-  Images stay uint8 until the device normalises them (`steps.model_inputs`):
+  Images stay uint8 through the geometric augmentation; with colour space
+  "rgb8" (the default) until the device normalises them (`steps.model_inputs`):
   a quarter of the host work and of the host-to-device bytes of float32.
+  Other colour spaces become float32 channels on the host (`ColourChannels`).
   """
 
   image_size: tuple[int, int]
@@ -67,26 +73,58 @@ class Preprocess(grain.transforms.Map):
 
 @dataclasses.dataclass(frozen=True)
 class Augment(grain.transforms.RandomMap):
-  """Training augmentation; image and mask move together.
+  """Geometric training augmentation on uint8 RGB; image and mask move together.
 
   Each enabled augmentation is applied independently with probability 1/2:
-  flips, rotation by U[0, rotate_degrees] and sharpening (rmsm applies these
-  online rather than precomputing copies, SPEC §4.3).
+  flips, rotation by U[0, rotate_degrees], shift by up to `shift_fraction` of
+  the height/width, scaling about the centre by U[scale_range] and sharpening
+  (rmsm applies these online rather than precomputing copies, SPEC §4.3;
+  cdnn adds shifts and scaling, §4.4).
   """
 
   hflip: bool
   vflip: bool
   rotate_degrees: float = 0.0
   sharpen: bool = False
+  shift_fraction: float = 0.0
+  scale_range: tuple[float, float] = (1.0, 1.0)
 
   def random_map(self, element, rng: np.random.Generator):
     image, mask = transforms.random_flips(
       element["image"], element["mask"], rng, self.hflip, self.vflip
     )
     image, mask = transforms.random_rotation(image, mask, rng, self.rotate_degrees)
+    image, mask = transforms.random_shift_scale(
+      image, mask, rng, self.shift_fraction, self.scale_range
+    )
     if self.sharpen:
       image = transforms.random_sharpen(image, rng)
     return {**element, "image": image, "mask": mask}
+
+
+@dataclasses.dataclass(frozen=True)
+class ColourChannels(grain.transforms.Map):
+  """uint8 RGB image -> float32 [0, 1] channels of `space` ("rgb" or "rgb_hsv_l")."""
+
+  space: str
+
+  def map(self, element):
+    return {**element, "image": colour.colour_channels(element["image"], self.space)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ContrastAugment(grain.transforms.RandomMap):
+  """Per-channel random percentile contrast stretch (cdnn, `transforms.random_contrast`)."""
+
+  probability: float
+  window: tuple[float, float] = (5.0, 95.0)
+  jitter: float = 5.0
+
+  def random_map(self, element, rng: np.random.Generator):
+    image = transforms.random_contrast(
+      element["image"], rng, self.window, self.jitter, self.probability
+    )
+    return {**element, "image": image}
 
 
 def make_preprocess(input_config) -> Preprocess:
@@ -97,14 +135,51 @@ def make_preprocess(input_config) -> Preprocess:
 
 def make_augment(input_config) -> Augment:
   return Augment(
-    input_config.hflip, input_config.vflip, input_config.rotate_degrees, input_config.sharpen
+    input_config.hflip,
+    input_config.vflip,
+    input_config.rotate_degrees,
+    input_config.sharpen,
+    float(input_config.get("shift_fraction", 0.0)),
+    tuple(float(s) for s in input_config.get("scale_range", (1.0, 1.0))),
   )
+
+
+def colour_space(input_config) -> str:
+  space = input_config.get("colour_space", "rgb8")
+  if space not in COLOUR_SPACES:
+    raise KeyError(f"Unknown colour space {space!r}; choose from {sorted(COLOUR_SPACES)}.")
+  return space
+
+
+def input_channels(input_config) -> int:
+  """Channels of the images the pipeline yields (the model's input): 3 or 7."""
+  space = colour_space(input_config)
+  return 3 if space == "rgb8" else colour.num_channels(space)
+
+
+def make_colour(input_config) -> ColourChannels | None:
+  """The host colour conversion, or None for "rgb8" (uint8 to the device)."""
+  space = colour_space(input_config)
+  return None if space == "rgb8" else ColourChannels(space)
+
+
+def make_contrast(input_config) -> ContrastAugment | None:
+  """The contrast augmentation, or None when `contrast_probability` is 0."""
+  probability = float(input_config.get("contrast_probability", 0.0))
+  if probability <= 0:
+    return None
+  window = tuple(float(w) for w in input_config.get("contrast_window", (5.0, 95.0)))
+  return ContrastAugment(probability, window, float(input_config.get("contrast_jitter", 5.0)))
 
 
 def _read_options(input_config) -> grain.ReadOptions:
   return grain.ReadOptions(
     num_threads=input_config.num_threads, prefetch_buffer_size=input_config.prefetch
   )
+
+
+def _derived_seed(seed: int, stream: int) -> int:
+  return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
 
 
 def train_dataset(
@@ -114,6 +189,11 @@ def train_dataset(
   ds = grain.MapDataset.source(source).shuffle(seed=seed).repeat()
   ds = ds.map(make_preprocess(input_config))
   ds = ds.random_map(make_augment(input_config), seed=seed)
+  if (colour_map := make_colour(input_config)) is not None:
+    ds = ds.map(colour_map)
+  if (contrast := make_contrast(input_config)) is not None:
+    # Its own seed, so its draws are not the geometric augmentation's.
+    ds = ds.random_map(contrast, seed=_derived_seed(seed, 1))
   ds = ProcessRows(ds, global_batch, process_index, process_count)
   ds = ds.batch(global_batch // process_count, drop_remainder=True)
   return ds.to_iter_dataset(_read_options(input_config))
@@ -140,6 +220,8 @@ def eval_dataset(
   """Every example exactly once, in order; the last global batch is padded."""
   padded_length = math.ceil(len(source) / global_batch) * global_batch
   ds = grain.MapDataset.range(padded_length).map(_LoadOrPad(source, make_preprocess(input_config)))
+  if (colour_map := make_colour(input_config)) is not None:
+    ds = ds.map(colour_map)
   ds = ProcessRows(ds, global_batch, process_index, process_count)
   ds = ds.batch(global_batch // process_count, drop_remainder=True)
   return ds.to_iter_dataset(_read_options(input_config))

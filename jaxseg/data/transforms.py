@@ -60,13 +60,31 @@ def resize(
 
 
 def normalize(images, normalization: str):
-  """uint8 pixels -> float32 (x / 255 - mean) / std; numpy or jax arrays."""
+  """Images -> float32 (x - mean) / std on [0, 1] pixels; numpy or jax arrays.
+
+  uint8 images (the "rgb8" colour space) are divided by 255 first; floating
+  images are taken as already in [0, 1] (host colour channels, any count). The
+  branch is on the dtype, static under jit. "unit" is then x itself for any
+  channel count; "imagenet" has RGB statistics and needs exactly 3 channels.
+  """
   if normalization not in NORMALIZATIONS:
     raise KeyError(
       f"Unknown normalization {normalization!r}; choose from {sorted(NORMALIZATIONS)}."
     )
+  if np.issubdtype(np.dtype(images.dtype), np.integer):
+    images = images.astype(np.float32) / 255.0
+  else:  # float32, float16, bfloat16, ...
+    images = images.astype(np.float32)
+  if normalization == "unit":
+    return images
+  channels = images.shape[-1]
   mean, std = NORMALIZATIONS[normalization]
-  return (images.astype(np.float32) / 255.0 - mean) / std
+  if channels != len(mean):
+    raise ValueError(
+      f"normalization {normalization!r} has statistics for {len(mean)} channels but the images "
+      f"have {channels}; use normalization 'unit' with colour space 'rgb_hsv_l'."
+    )
+  return (images - mean) / std
 
 
 def encode_id(example_id) -> np.ndarray:
@@ -107,3 +125,105 @@ def random_flips(image, mask, rng: np.random.Generator, horizontal: bool, vertic
   if vertical and rng.random() < 0.5:
     image, mask = image[::-1], mask[::-1]
   return np.ascontiguousarray(image), np.ascontiguousarray(mask)
+
+
+def random_shift_scale(
+  image, mask, rng: np.random.Generator, max_shift: float, scale_range: tuple[float, float]
+):
+  """Random translation and zoom about the centre; image bilinear, mask nearest neighbour.
+
+  Shifting (by U[-max_shift, max_shift] of the height and, independently, of
+  the width) and scaling (by U[scale_range]; > 1 zooms in) are each applied
+  with probability 1/2, as one affine warp. Pixels from outside the image are
+  black and background. Disabled parts draw no random numbers, so streams
+  without them are unchanged.
+  """
+  low, high = float(scale_range[0]), float(scale_range[1])
+  if low <= 0 or high < low:
+    raise ValueError(f"scale_range must be 0 < low <= high, got {tuple(scale_range)}.")
+  shift_y = shift_x = 0.0
+  scale = 1.0
+  if max_shift > 0 and rng.random() < 0.5:
+    shift_y, shift_x = rng.uniform(-max_shift, max_shift, size=2)
+  if (low, high) != (1.0, 1.0) and rng.random() < 0.5:
+    scale = float(rng.uniform(low, high))
+  if shift_y == shift_x == 0.0 and scale == 1.0:
+    return image, mask
+  height, width = image.shape[:2]
+  # Output pixel (x, y) samples input ((x - cx - tx) / s + cx, (y - cy - ty) / s + cy); PIL
+  # samples at pixel centres, so the centre of the image is (width / 2, height / 2).
+  centre_x, centre_y = width / 2, height / 2
+  shift_x, shift_y = float(shift_x) * width, float(shift_y) * height
+  coefficients = (
+    1 / scale,
+    0.0,
+    centre_x - (centre_x + shift_x) / scale,
+    0.0,
+    1 / scale,
+    centre_y - (centre_y + shift_y) / scale,
+  )
+  affine = Image.Transform.AFFINE
+  image = np.asarray(
+    Image.fromarray(image).transform(
+      (width, height), affine, coefficients, Image.Resampling.BILINEAR
+    )
+  )
+  mask = np.asarray(
+    Image.fromarray(mask).transform((width, height), affine, coefficients, Image.Resampling.NEAREST)
+  )
+  return image, mask
+
+
+def random_contrast(
+  image,
+  rng: np.random.Generator,
+  window: tuple[float, float] = (5.0, 95.0),
+  jitter: float = 5.0,
+  probability: float = 0.5,
+):
+  """Per-channel random percentile contrast stretch (cdnn, paper 003 Fig. 1).
+
+  Each channel independently, with `probability`: lo ~ U[window[0] +- jitter],
+  hi ~ U[window[1] +- jitter] (percentiles, clipped to [0, 100]), then
+  (x - P_lo) / (P_hi - P_lo) clipped to [0, 1]. A flat channel (P_hi == P_lo)
+  is left unchanged. Every channel is treated alike, hue included, as the
+  paper normalises "each channel"; for hue this rescales the angle linearly
+  (not circularly), one more colour perturbation.
+
+  `image` [H, W, C] is float in [0, 1] (float32 out) or uint8 (stretched in
+  float, rounded back to uint8). The draws are the same whatever the result,
+  three vectors of length C, so the random stream does not depend on the data.
+  """
+  channels = image.shape[-1]
+  apply = rng.random(channels) < probability
+  lo = np.clip(rng.uniform(window[0] - jitter, window[0] + jitter, channels), 0.0, 100.0)
+  hi = np.clip(rng.uniform(window[1] - jitter, window[1] + jitter, channels), 0.0, 100.0)
+  lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+  if not apply.any():
+    return image
+  is_uint8 = image.dtype == np.uint8
+  # Planar [C, H * W]: numpy is many times slower over a short last axis.
+  planes = np.array(image.reshape(-1, channels).T, dtype=np.float32, order="C")  # a copy
+  if is_uint8:
+    planes *= np.float32(1.0 / 255.0)
+  selected = np.flatnonzero(apply)
+  # np.percentile's "linear" method; one (SIMD) sort per selected channel beats
+  # np.percentile's partitions several times over at 192 x 256.
+  ordered = np.sort(planes[selected], axis=-1)
+  size = planes.shape[1]
+  positions = np.stack([lo[selected], hi[selected]], axis=-1) / 100.0 * (size - 1)
+  below = np.floor(positions).astype(np.int64)
+  above = np.minimum(below + 1, size - 1)
+  lower = np.take_along_axis(ordered, below, axis=-1)
+  upper = np.take_along_axis(ordered, above, axis=-1)
+  percentiles = lower + (upper - lower) * (positions - below)
+  for row, (low, high) in zip(selected, percentiles, strict=True):
+    if high > low:  # a flat channel stays as it is
+      plane = planes[row]
+      np.subtract(plane, np.float32(low), out=plane)
+      np.divide(plane, np.float32(high - low), out=plane)
+      np.clip(plane, 0.0, 1.0, out=plane)
+  out = np.ascontiguousarray(planes.T).reshape(image.shape)
+  if is_uint8:
+    return np.round(out * 255.0).astype(np.uint8)
+  return out
