@@ -1,0 +1,127 @@
+"""CDNN-29 convolutional-deconvolutional network (paper 003, Yuan & Lo; SPEC §4.4).
+
+A plain encoder-decoder without skip connections. Every convolution and
+"deconvolution" is 'same'-padded, stride 1, without bias, followed by BN and
+ReLU; pool is 2x2 max pooling, ups 2x2 nearest-neighbour upsampling. Table I,
+widths at the default base_width 16 (each is base_width times the multiplier
+in `LAYERS`):
+
+  conv-1-1 3x3 16, conv-1-2 3x3 32, pool-1        -> H/2
+  conv-2-1 3x3 64, conv-2-2 3x3 64, pool-2        -> H/4
+  conv-3-1 3x3 128, conv-3-2 4x4 128, pool-3      -> H/8
+  dropout, conv-4-1 3x3 256, conv-4-2 3x3 256, pool-4 -> H/16
+  conv-5 3x3 512
+  decv-1 3x3 256, ups-1                           -> H/8
+  decv-2-1 3x3 256, decv-2-2 3x3 128, ups-2       -> H/4
+  decv-3-1 4x4 128, decv-3-2 3x3 128, ups-3       -> H/2
+  decv-4-1 3x3 64, decv-4-2 3x3 32, ups-4         -> H
+  dropout, decv-5-1 3x3 16
+  output 1x1 -> 1 logit (with bias; the sigmoid belongs to the loss/metrics)
+
+H and W must be divisible by 16 (the paper uses 192x256). Input channels are
+free: 7 for the paper's RGB+HSV+L input, 3 for the RGB ablation (Tables IV, V).
+Parameters are named after Table I (`conv_1_1`, ..., `decv_5_1`, `output`).
+
+Choices beyond the paper (SPEC §4.4 where it decides):
+- A stride-1 deconvolution (transposed convolution) is a convolution with a
+  flipped kernel, so the "decv" layers are written as convolutions.
+- Conv layers carry no bias because BN follows (Lasagne's `batch_norm`
+  helper removes it likewise); BN is epsilon 1e-5, flax momentum 0.9
+  (SPEC §0), learnable scale and offset.
+- Output layer: SPEC's 1x1 convolution. Table I's flattened text reads
+  "I x3", possibly 1x3; that reading changes only the parameter count (+32)
+  and does not reproduce the paper's count either (below).
+- Dropout p = 0.5 "before conv-4-1 and decv-5-1" (§III-B), i.e. after pool-3
+  and after ups-4. It is active only when `train=True`, and then `apply`
+  needs `rngs={"dropout": key}`.
+- The 4x4 layers (conv-3-2, decv-3-1): an even kernel cannot be centred.
+  flax's 'SAME' pads 1 row/column before and 2 after (XLA's convention,
+  TensorFlow's too), which keeps the size. Lasagne, the paper's library,
+  refuses pad='same' for even kernels (NotImplementedError); its 'half'
+  padding (k // 2 = 2 each side) would give H+1 rows, which the following
+  2x2 pooling floors back, but the decoder's 4x4 layer has no pooling after
+  it, so the authors' exact padding is unknown. We keep 'SAME'.
+- Parameter count at paper size (7 input channels, base_width 16):
+  5,036,865 trainable (conv kernels 5,031,920; BN scale + offset 2 x 2,464
+  = 4,928; output 16 + 1 bias), plus 4,928 BN running statistics in
+  `batch_stats`. This equals Lasagne's trainable count of the same network
+  (batch_norm: beta and gamma trainable, mean and inv_std not; conv b=None).
+  The paper states 5,042,589. No reading of Table I reproduces it: every
+  width is a multiple of 16, so every parameter tensor except the output's
+  single bias has a multiple of 16 entries, and any count is 0 or 1 (mod 16),
+  while 5,042,589 is 13 (mod 16). (Counting BN mean and inv_std as well
+  gives 5,041,793; keeping the conv biases gives 5,039,329 trainable, or
+  5,044,257 with the BN statistics; a 1x3 output adds 32 to any of these.)
+  With the 3-channel RGB input the count is 5,036,289.
+"""
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxseg.models.blocks import ConvBNReLU, Dtype, check_input_size
+
+TOTAL_STRIDE = 16
+
+# Table I in order: (name, kernel size, width / base_width), or "pool", "ups",
+# "dropout". The encoder ends at conv_5; the decoder starts at decv_1.
+LAYERS = (
+  ("conv_1_1", 3, 1),
+  ("conv_1_2", 3, 2),
+  "pool",
+  ("conv_2_1", 3, 4),
+  ("conv_2_2", 3, 4),
+  "pool",
+  ("conv_3_1", 3, 8),
+  ("conv_3_2", 4, 8),
+  "pool",
+  "dropout",
+  ("conv_4_1", 3, 16),
+  ("conv_4_2", 3, 16),
+  "pool",
+  ("conv_5", 3, 32),
+  ("decv_1", 3, 16),
+  "ups",
+  ("decv_2_1", 3, 16),
+  ("decv_2_2", 3, 8),
+  "ups",
+  ("decv_3_1", 4, 8),
+  ("decv_3_2", 3, 8),
+  "ups",
+  ("decv_4_1", 3, 4),
+  ("decv_4_2", 3, 2),
+  "ups",
+  "dropout",
+  ("decv_5_1", 3, 1),
+)
+
+
+def upsample_nearest2x(x):
+  """2x2 nearest-neighbour upsampling of NHWC `x` (Lasagne's Upscale2DLayer, mode 'repeat')."""
+  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+class CDNN(nn.Module):
+  """CDNN-29 (Table I); see the module docstring for the layers and choices."""
+
+  base_width: int = 16
+  dropout_rate: float = 0.5
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, images, train: bool = False):
+    check_input_size(images, TOTAL_STRIDE, "CDNN")
+    x = images.astype(self.dtype)
+    for layer in LAYERS:
+      if layer == "pool":
+        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      elif layer == "ups":
+        x = upsample_nearest2x(x)
+      elif layer == "dropout":
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+      else:
+        name, kernel, multiplier = layer
+        x = ConvBNReLU(self.base_width * multiplier, (kernel, kernel), dtype=self.dtype, name=name)(
+          x, train
+        )
+    logits = nn.Conv(1, (1, 1), dtype=self.dtype, param_dtype=jnp.float32, name="output")(x)
+    return {"logits": logits.astype(jnp.float32)}
