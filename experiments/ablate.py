@@ -103,7 +103,7 @@ def run_ablation(
   overrides: dict | None = None,
 ) -> list[str]:
   """Trains the rows not yet finished, writes the tables; returns their paths (.md)."""
-  from jaxseg.train import trainer  # noqa: PLC0415  (JAX after absl parsed flags)
+  from jaxseg.train import experiment  # noqa: PLC0415  (JAX after absl parsed flags)
 
   ablation = ablations.ABLATIONS[paper]
   unknown = [s for s in sweeps if s not in ablation.sweeps]
@@ -141,7 +141,7 @@ def run_ablation(
       logging.info("Skipping %s: it has results.json.", run_dir)
       continue
     logging.info("Training %s in %s.", spec, run_dir)
-    trainer.train_and_evaluate(config, run_dir)
+    experiment.run(config, run_dir)
 
   tables = [("ablation", f"{paper} ablation on {dataset} ({spec})", ablation)]
   tables += [

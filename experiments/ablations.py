@@ -97,7 +97,7 @@ def load_results(run_dir: str) -> dict[str, Any] | None:
 def table_cells(
   table: Ablation | Sweep, dataset: str, run_dirs: Mapping[str, str]
 ) -> tuple[list[str], list[list[str]]]:
-  """Header and lines: label, each metric ours (%, 1 decimal) and the paper's, the run.
+  """Header and lines: label, each metric ours (%) and the paper's, the run.
 
   `run_dirs` maps each row's slug to its run directory; a row without a
   results.json there has blank "ours" cells.
@@ -108,15 +108,24 @@ def table_cells(
   header.append("run")
   lines = []
   for row in table.rows:
-    ours = (load_results(run_dirs[row.slug]) or {}).get("metrics", {})
+    results = load_results(run_dirs[row.slug]) or {}
     paper = row.paper.get(dataset, {})
     line = [row.label]
     for metric in table.metrics:
-      line.append(f"{100 * ours[metric]:.1f}" if metric in ours else _BLANK)
+      line.append(_ours(results, metric))
       line.append(paper.get(metric, _BLANK))
     line.append(os.path.basename(os.path.normpath(run_dirs[row.slug])))
     lines.append(line)
   return header, lines
+
+
+def _ours(results: Mapping[str, Any], metric: str) -> str:
+  """Percent with 1 decimal; a cross-validation's mean +- std over folds with 2 (paper 004)."""
+  mean = results.get("metrics", {}).get(metric)
+  if mean is None:
+    return _BLANK
+  std = results.get("std", {}).get(metric)
+  return f"{100 * mean:.1f}" if std is None else f"{100 * mean:.2f} ± {100 * std:.2f}"
 
 
 def _evaluated_on(table: Ablation | Sweep, run_dirs: Mapping[str, str]) -> str:
@@ -143,7 +152,8 @@ def write_table(
     "",
     f"Paper's numbers: {table.source}, as printed; blank where it reports none on {dataset}.",
     "Ours: mean over images of the per-image scores, in percent "
-    f"({_evaluated_on(table, run_dirs)}); blank where the row has not finished.",
+    f"({_evaluated_on(table, run_dirs)}); for cross-validated rows the mean +- std over "
+    "folds of the fold means; blank where the row has not finished.",
     "",
     "| " + " | ".join(header) + " |",
     "|" + "|".join("---" for _ in header) + "|",
@@ -292,8 +302,75 @@ RMSM = Ablation(
 )
 
 
+# --- paper 003: cdnn ---------------------------------------------------------------
+
+# Paper 003 Table IV (ISIC 2017 validation, one CDNN-29 model), printed as
+# fractions (0.953); here in percent with the same digits. Table V (test) has
+# RGB 93.1 84.0 75.4 81.3 97.6 and RGB+HSV+L 93.4 84.9 76.5 82.5 97.5.
+CDNN = Ablation(
+  config="cdnn_{dataset}",
+  source="paper 003 Table IV (ISIC 2017 validation)",
+  metrics=("AC", "DI", "JA", "SE", "SP"),
+  rows=tuple(
+    Row(label, {"input.colour_space": space}, {"isic2017": printed("AC DI JA SE SP", numbers)})
+    for label, space, numbers in (
+      ("RGB", "rgb", "95.1 84.8 76.5 86.8 97.6"),
+      ("RGB+HSV+L", "rgb_hsv_l", "95.3 86.5 78.3 87.9 97.9"),
+    )
+  ),
+)
+
+
+# --- paper 004: asnet --------------------------------------------------------------
+
+_ASNET_FULL = {
+  "model.use_asm": True,
+  "model.asm_dilations": (1, 2, 4),
+  "model.scale_aware_fusion": True,
+  "model.decoder_extra_blocks": 0,
+}
+
+# Paper 004 Table 2 (ISIC 2018 train, 5-fold cross-validation, mean +- std);
+# columns Jaccard, Dice, Accuracy. MultiResU-Net (JA 80.30 +- 0.372) is not
+# built here.
+ASNET = Ablation(
+  config="asnet_{dataset}_cv",
+  source="paper 004 Table 2 (ISIC 2018, 5-fold cross-validation, mean ± std)",
+  metrics=("JA", "DI", "AC"),
+  rows=tuple(
+    Row(label, {**_ASNET_FULL, **changes}, {"isic2018": printed("JA DI AC", numbers)})
+    for label, changes, numbers in (
+      (
+        "U-Net",
+        {"model_name": "unet", "model": {"base_width": 64, "depth": 4}},
+        "78.70±0.317 86.58±0.376 95.06±0.251",
+      ),
+      ("Baseline", {"model.use_asm": False}, "81.12±0.551 87.90±0.561 95.69±0.617"),
+      (
+        "Baseline_ASM_w/o_DI",
+        {"model.asm_dilations": (1, 1, 1)},
+        "81.56±0.353 88.25±0.433 95.80±0.305",
+      ),
+      (
+        "Baseline_ASM_w/o_SA",
+        {"model.scale_aware_fusion": False},
+        "81.79±0.425 88.46±0.532 95.92±0.359",
+      ),
+      (
+        "Baseline_Wide",
+        {"model.use_asm": False, "model.decoder_extra_blocks": 1},
+        "81.73±0.376 88.41±0.438 95.90±0.342",
+      ),
+      ("ASNet", {}, "82.15±0.328 88.88±0.390 96.00±0.228"),
+    )
+  ),
+)
+
+
 ABLATIONS: dict[str, Ablation] = {
+  "asnet": ASNET,
   "cca": CCA,
+  "cdnn": CDNN,
   "rmsm": RMSM,
   "ulffn": ULFFN,
 }

@@ -7,7 +7,9 @@ r"""Trains and evaluates one experiment.
 `--config` takes a file name from experiments/configs (NAME or NAME:ARG);
 `--config.key=value` overrides any key, and an unknown key is an error.
 Rerunning with the same --workdir resumes from its latest checkpoint. Results
-land in <workdir>/results.json, TensorBoard events in <workdir>.
+land in <workdir>/results.json, TensorBoard events in <workdir>. Configs with
+`crossval.enabled` train one run per fold in <workdir>/fold_<k> and write the
+mean and std over folds to <workdir>/results.json (jaxseg/train/crossval.py).
 """
 
 import sys
@@ -23,10 +25,10 @@ flags.mark_flag_as_required("workdir")
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  from jaxseg.train import summary, trainer  # noqa: PLC0415  (JAX after absl parsed flags)
+  from jaxseg.train import experiment, summary  # noqa: PLC0415  (JAX after absl parsed flags)
 
   summary.quiet_library_logs()
-  trainer.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
+  experiment.run(flags.FLAGS.config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ same numbers. Zero denominators follow the official `isic-challenge-scoring`
 package, so no reported mean is ever NaN.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -151,12 +151,15 @@ def _resize_bilinear(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
   return out
 
 
-def counts_at_original_resolution(prob: Any, target: Any) -> np.ndarray:
+def counts_at_original_resolution(
+  prob: Any, target: Any, binarize: Callable[[np.ndarray], np.ndarray] | None = None
+) -> np.ndarray:
   """Challenge-protocol counts of one image at its ground truth's size.
 
   The probability map is resized bilinearly to the target's (H, W) before
-  the >= 0.5 threshold, as in the challenge, where a prediction has to be
-  submitted at the original size. The resize is numpy rather than
+  the >= 0.5 threshold (or `binarize`, a post-processing such as cdnn's dual
+  threshold), as in the challenge, where a prediction has to be submitted at
+  the original size. The resize is numpy rather than
   `jax.image.resize` (same kernel): it runs on the host once per image, and
   ISIC image sizes vary so much that jax would compile a new program for
   nearly every image.
@@ -177,7 +180,7 @@ def counts_at_original_resolution(prob: Any, target: Any) -> np.ndarray:
     truth = truth[..., 0]
   if prob.shape != truth.shape:
     prob = _resize_bilinear(prob, truth.shape)
-  predicted = prob >= _PROBABILITY_THRESHOLD
+  predicted = prob >= _PROBABILITY_THRESHOLD if binarize is None else binarize(prob)
   counts = np.zeros(len(COUNT_KEYS), dtype=np.int64)
   counts[TP] = np.count_nonzero(predicted & truth)
   counts[FP] = np.count_nonzero(predicted & ~truth)

@@ -4,7 +4,10 @@ The XLA flag must be set before JAX initialises its backend, so it lives here
 rather than in any test module.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ["XLA_FLAGS"] = (
   os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
@@ -15,6 +18,14 @@ import jax  # noqa: E402
 
 # Tests use tiny shapes; compile time dominates, so trade runtime for it.
 jax.config.update("jax_disable_most_optimizations", True)
+# Cross-validation folds and smoke runs of the same model compile the same
+# programs again (every run jits fresh closures); a per-process persistent
+# cache turns those repeats into lookups.
+_XLA_CACHE = tempfile.mkdtemp(prefix="jaxseg_test_xla_cache_")
+atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
+jax.config.update("jax_compilation_cache_dir", _XLA_CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 import pytest  # noqa: E402

@@ -34,7 +34,9 @@ def test_registry_is_well_formed(paper):
         assert f"{ablation.config.format(dataset=dataset)}" in configs.available()
         assert set(numbers) <= set(metrics.METRIC_KEYS)
         for number in numbers.values():
-          assert 0 < float(number) <= 100
+          mean, _, std = number.partition("±")  # cross-validated rows print mean±std
+          assert 0 < float(mean) <= 100
+          assert not std or 0 <= float(std) < 10
 
 
 def test_cca_transcription_is_consistent():
@@ -116,6 +118,42 @@ def test_table_layout(tmp_path):
   with open(tmp_path / "on2018.csv") as f:
     lines = list(csv.reader(f))
   assert [line[2] for line in lines[1:]] == ["", "", "", "", "89.9"]
+
+
+def test_cross_validated_rows_show_mean_and_std(tmp_path):
+  asnet = ablations.ABLATIONS["asnet"]
+  run_dirs = {row.slug: str(tmp_path / row.slug) for row in asnet.rows}
+  _fake_results(run_dirs["asnet"], 0.8888, 0.8215)
+  with open(os.path.join(run_dirs["asnet"], "results.json")) as f:
+    results = json.load(f)
+  results["std"] = {"AC": 0.00228, "DI": 0.0039, "JA": 0.00328}
+  with open(os.path.join(run_dirs["asnet"], "results.json"), "w") as f:
+    json.dump(results, f)
+  ablations.write_table(str(tmp_path / "ablation"), "asnet", asnet, "isic2018", run_dirs)
+  table = (tmp_path / "ablation.md").read_text()
+  assert "| ASNet | 82.15 ± 0.33 | 82.15±0.328 | 88.88 ± 0.39 | 88.88±0.390 |" in table
+  assert "| Baseline |  | 81.12±0.551 |" in table
+
+
+def test_asnet_baseline_wide_matches_asnet_parameter_count():
+  """Table 2's Baseline-Wide is sized like ASNet, at paper width and input size."""
+  import jax
+  import jax.numpy as jnp
+
+  asnet = {row.slug: row for row in ablations.ABLATIONS["asnet"].rows}
+  base = configs.get_config("asnet_isic2018_cv")
+
+  def count(slug):
+    config = ablate.apply_overrides(base, asnet[slug].overrides)
+    model = trainer.build_model(config)
+    shapes = jax.eval_shape(
+      lambda: model.init(jax.random.key(0), jnp.zeros((1, 192, 256, 3)), train=False)
+    )
+    return sum(x.size for x in jax.tree.leaves(shapes["params"]))
+
+  full, wide, baseline = count("asnet"), count("baseline_wide"), count("baseline")
+  assert baseline < 0.98 * full
+  assert abs(wide / full - 1) <= 0.02
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from experiments import configs
-from jaxseg import losses, metrics, models
-from jaxseg.data import datasets, splits, transforms
-from jaxseg.train import optim, trainer
+from jaxseg import losses, metrics, models, postprocess
+from jaxseg.data import datasets, pipeline, splits, transforms
+from jaxseg.train import experiment, optim, trainer
 
 ALL = configs.available()
 
@@ -34,7 +34,15 @@ def test_config_loads_and_resolves(name, arg):
   assert config.input.normalization in transforms.NORMALIZATIONS
   schedule = optim.create_schedule(config, 100, 10)
   optim.create_optimizer(config, schedule)
-  assert config.batch_size % 4 == 0, "smoke and full batches must shard over 4 test devices"
+  if arg == "smoke":
+    assert config.batch_size % 4 == 0, "smoke batches must shard over the 4 test devices"
+  if config.crossval.enabled:
+    assert config.dataset.protocol.name == "kfold"
+    for split in config.crossval.ensemble_splits:
+      assert split in spec.splits
+  if config.eval.postprocess != "none":
+    postprocess.get_postprocessor(config.eval.postprocess)
+  assert pipeline.input_channels(config.input) in (3, 7)
 
 
 def test_unknown_names_are_clear_errors():
@@ -78,14 +86,18 @@ def test_smoke_run(name, tfds_dir, tmp_path):
   config = configs.get_config(f"{name}:smoke")
   with config.unlocked():
     config.dataset.data_dir = str(tfds_dir)
-  out = trainer.train_and_evaluate(config, str(tmp_path))
+  out = experiment.run(config, str(tmp_path))
   assert out["train_step_traces"] == 1
   assert out["eval_step_traces"] == 1
   results = json.loads((tmp_path / "results.json").read_text())
   assert results["config"] == f"{name}:smoke"
   assert set(results["metrics"]) == set(metrics.METRIC_KEYS)
   assert 0.0 <= results["metrics"]["JA"] <= 1.0
-  assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
+  run_dir = tmp_path / "fold_0" if config.crossval.enabled else tmp_path
+  assert any(p.name.startswith("events.out.tfevents") for p in run_dir.iterdir())
+  for split in config.crossval.ensemble_splits:
+    ensemble = json.loads((tmp_path / f"results_ensemble_{split}.json").read_text())
+    assert 0.0 <= ensemble["metrics"]["JA"] <= 1.0
 
 
 def test_cli_end_to_end(tfds_dir, tmp_path):

@@ -96,6 +96,11 @@ def _ids_of(dataset_config, split: str) -> list[str]:
   return [_text(source[i]["id"]) for i in range(len(source))]
 
 
+def source_ids(dataset_config) -> list[str]:
+  """Ids of `dataset.protocol.source_split`, the ids its protocol splits divide."""
+  return _ids_of(dataset_config, dataset_config.protocol.source_split)
+
+
 def _text(value) -> str:
   return value.decode() if isinstance(value, bytes) else str(value)
 

@@ -3,13 +3,17 @@
 import flax.linen as nn
 import jax
 
+from jaxseg.models.asnet import ASNet
 from jaxseg.models.cca import CCANet
+from jaxseg.models.cdnn import CDNN
 from jaxseg.models.rmsm import RMSMUNet
 from jaxseg.models.ulffn import ULFFN
 from jaxseg.models.unet import UNet
 
 MODELS: dict[str, type[nn.Module]] = {
+  "asnet": ASNet,
   "cca": CCANet,
+  "cdnn": CDNN,
   "rmsm": RMSMUNet,
   "ulffn": ULFFN,
   "unet": UNet,

@@ -24,12 +24,21 @@ def pixel_weights(batch) -> jax.Array:
 
 
 def make_train_step(
-  loss_fn: Callable, schedule: optax.Schedule, normalization: str, aux_loss_weight: float = 1.0
+  loss_fn: Callable,
+  schedule: optax.Schedule,
+  normalization: str,
+  aux_loss_weight: float = 1.0,
+  dropout_seed: int = 0,
 ):
-  """Loss over the global batch; heads named `aux_*` add `aux_loss_weight` x the same loss."""
+  """Loss over the global batch; heads named `aux_*` add `aux_loss_weight` x the same loss.
+
+  Dropout (cdnn) draws from a key folded with the step number, so a resumed run
+  drops the same units as an uninterrupted one.
+  """
 
   def train_step(state, batch):
     images, masks = model_inputs(batch, normalization)
+    dropout_key = jax.random.fold_in(jax.random.key(dropout_seed), state.step)
 
     def compute_loss(params):
       outputs, updates = state.apply_fn(
@@ -37,6 +46,7 @@ def make_train_step(
         images,
         train=True,
         mutable=["batch_stats"],
+        rngs={"dropout": dropout_key},
       )
       weights = pixel_weights(batch)
       loss = loss_fn(outputs["logits"], masks, weights)

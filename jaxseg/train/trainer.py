@@ -23,7 +23,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
-from jaxseg import losses, metrics, report
+from jaxseg import losses, metrics, postprocess, report
 from jaxseg.data import pipeline, splits, transforms
 from jaxseg.models import create_model, pretrained
 from jaxseg.train import optim, steps
@@ -61,7 +61,8 @@ def build_model(config):
 def init_state(config, model, tx, mesh: Mesh):
   """Initialises on the host (ImageNet backbone weights if configured), replicates over the mesh."""
   height, width = config.input.image_size
-  state = create_train_state(model, tx, jax.random.key(config.seed), (1, height, width, 3))
+  channels = pipeline.input_channels(config.input)
+  state = create_train_state(model, tx, jax.random.key(config.seed), (1, height, width, channels))
   count = f"{parameter_overview.count_parameters(state.params):,}"
   if config.get("pretrained_backbone"):
     variables, loaded = pretrained.load_pretrained_resnet(
@@ -107,7 +108,11 @@ class TracedStep:
 def build_train_step(config, schedule, mesh: Mesh, donate_state: bool = True) -> TracedStep:
   """The config's loss (plus its aux heads) as a jitted, state-replicated train step."""
   step = steps.make_train_step(
-    losses.get_loss(config.loss), schedule, config.input.normalization, config.aux_loss_weight
+    losses.get_loss(config.loss),
+    schedule,
+    config.input.normalization,
+    config.aux_loss_weight,
+    dropout_seed=config.seed,
   )
   return TracedStep(step, mesh, shard_outputs=False, donate_state=donate_state)
 
@@ -188,8 +193,14 @@ def evaluate(state, eval_fn, source, config, mesh: Mesh, ground_truth=None):
 
   With `ground_truth` (the same split opened with `ground_truth_only=True`),
   probabilities are scored at the original mask's resolution (challenge
-  protocol) instead of the model's input size (paper protocol).
+  protocol) instead of the model's input size (paper protocol). With
+  `eval.postprocess` other than "none" (cdnn: "dual_threshold"), that
+  post-processing replaces the 0.5 threshold, on the host, at whichever
+  resolution is scored.
   """
+  binarize = None
+  if config.eval.postprocess != "none":
+    binarize = postprocess.get_postprocessor(config.eval.postprocess)
   diagnosis_names = _diagnosis_names(source)
   accumulator = metrics.MetricAccumulator()
   batches = pipeline.eval_dataset(
@@ -203,17 +214,19 @@ def evaluate(state, eval_fn, source, config, mesh: Mesh, ground_truth=None):
     counts, probs = eval_fn(state, put_batch(batch, mesh))
     host = {
       k: multihost_utils.process_allgather(batch[k], tiled=True)
-      for k in ("valid", "id", "index", "diagnosis")
+      for k in ("valid", "id", "index", "diagnosis", "mask")
     }
     valid = host["valid"] > 0
-    if ground_truth is not None:
+    if ground_truth is not None or binarize is not None:
       probs = multihost_utils.process_allgather(probs, tiled=True)
       counts = np.stack(
         [
-          metrics.counts_at_original_resolution(prob, _original_mask(ground_truth[int(i)]))
-          if ok
+          metrics.counts_at_original_resolution(
+            probs[row], _scoring_target(host, row, ground_truth), binarize
+          )
+          if valid[row]
           else np.zeros(4, np.int64)
-          for prob, i, ok in zip(probs, host["index"], valid, strict=True)
+          for row in range(len(valid))
         ]
       )
     else:
@@ -223,6 +236,13 @@ def evaluate(state, eval_fn, source, config, mesh: Mesh, ground_truth=None):
       groups = [diagnosis_names[d] if d >= 0 else "unknown" for d in host["diagnosis"]]
     accumulator.update(counts, ids=transforms.decode_ids(host["id"]), valid=valid, groups=groups)
   return accumulator
+
+
+def _scoring_target(host_batch, row: int, ground_truth) -> np.ndarray:
+  """The mask row `row` is scored against: the original one, or the batch's."""
+  if ground_truth is None:
+    return host_batch["mask"][row].astype(bool)
+  return _original_mask(ground_truth[int(host_batch["index"][row])])
 
 
 def _original_mask(example) -> np.ndarray:
@@ -249,9 +269,12 @@ def other_dataset(dataset_config, spec: str):
 
 
 def evaluate_and_write(
-  state, eval_fn, config, dataset_config, split, mesh, path, step, train_seconds
+  state, eval_fn, config, dataset_config, split, mesh, path, extra: dict
 ) -> dict | None:
-  """Scores `split` of `dataset_config` and writes `path` (lead process; others get None)."""
+  """Scores `split` of `dataset_config` and writes `path` (lead process; others get None).
+
+  `extra` goes into the results as it is (the step, the training time).
+  """
   source = splits.open_split(dataset_config, split)
   ground_truth = None
   if config.eval.original_resolution:
@@ -262,8 +285,8 @@ def evaluate_and_write(
   height, width = config.input.image_size
   extra = {
     "resolution": "original" if ground_truth is not None else f"input {height}x{width}",
-    "step": step,
-    "train_seconds_this_run": round(train_seconds, 2),
+    "postprocess": config.eval.postprocess,
+    **extra,
   }
   results = write_results(path, config, dataset_config.name, split, accumulator, extra)
   logging.info("Wrote %s (%s %s: JA %.4f)", path, dataset_config.name, split,
@@ -296,8 +319,10 @@ def write_results(path: str, config, dataset: str, split: str, accumulator, extr
     json.dump(results, f, indent=1)
   os.replace(tmp, path)
   # Per-image JA distribution (paper 000 Fig. 5).
+  # results.json -> ja_histogram.png, results_X.json -> ja_histogram_X.png.
+  suffix = os.path.splitext(os.path.basename(path))[0].removeprefix("results")
   report.write_ja_histogram(
-    results["per_image"], os.path.join(os.path.dirname(path), "ja_histogram.png")
+    results["per_image"], os.path.join(os.path.dirname(path), f"ja_histogram{suffix}.png")
   )
   return results
 
@@ -417,18 +442,17 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
 
   # Final evaluation: the eval split, then any `eval.also` datasets.
   step = int(jax.device_get(state.step))
+  extra = {"step": step, "train_seconds_this_run": round(train_seconds, 2)}
   results = evaluate_and_write(
     state, eval_fn, config, config.dataset, config.dataset.eval_split, mesh,
-    os.path.join(workdir, "results.json"), step, train_seconds,
+    os.path.join(workdir, "results.json"), extra,
   )  # fmt: skip
   if results is not None:
     writer.write_scalars(step, {f"test/{k}": v for k, v in results["metrics"].items()})
   for spec in config.eval.also:
     dataset_config, split = other_dataset(config.dataset, spec)
     path = os.path.join(workdir, f"results_{dataset_config.name}_{split.replace(':', '_')}.json")
-    evaluate_and_write(
-      state, eval_fn, config, dataset_config, split, mesh, path, step, train_seconds
-    )  # fmt: skip
+    evaluate_and_write(state, eval_fn, config, dataset_config, split, mesh, path, extra)
   writer.flush()
   writer.close()
   manager.close()
