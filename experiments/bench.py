@@ -17,6 +17,7 @@ import numpy as np
 from absl import app, flags
 
 from experiments import configs
+from jaxseg.data import pipeline
 from jaxseg.train import optim, trainer
 
 _BATCH = flags.DEFINE_integer("batch_size", 8, "Global batch size.")
@@ -30,6 +31,15 @@ def peak_memory_mib() -> tuple[float, str]:
     return stats["peak_bytes_in_use"] / 2**20, "device peak"
   scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is KiB on Linux
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20, "host peak RSS"
+
+
+def random_images(config, rng) -> np.ndarray:
+  """A batch as the input pipeline delivers it: uint8 RGB, or float channels (cdnn's 7)."""
+  height, width = config.input.image_size
+  shape = (config.batch_size, height, width, pipeline.input_channels(config.input))
+  if pipeline.colour_space(config.input) == "rgb8":
+    return rng.integers(0, 256, shape, np.uint8)
+  return rng.random(shape, np.float32)
 
 
 def main(argv):
@@ -47,7 +57,7 @@ def main(argv):
   rng = np.random.default_rng(0)
   batch = trainer.put_batch(
     {
-      "image": rng.integers(0, 256, (config.batch_size, height, width, 3), np.uint8),
+      "image": random_images(config, rng),
       "mask": (rng.random((config.batch_size, height, width)) > 0.5).astype(np.uint8),
       "valid": np.ones(config.batch_size, np.float32),
     },
