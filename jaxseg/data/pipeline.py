@@ -139,13 +139,13 @@ def make_augment(input_config) -> Augment:
     input_config.vflip,
     input_config.rotate_degrees,
     input_config.sharpen,
-    float(input_config.get("shift_fraction", 0.0)),
-    tuple(float(s) for s in input_config.get("scale_range", (1.0, 1.0))),
+    float(input_config.shift_fraction),
+    tuple(float(s) for s in input_config.scale_range),
   )
 
 
 def colour_space(input_config) -> str:
-  space = input_config.get("colour_space", "rgb8")
+  space = input_config.colour_space
   if space not in COLOUR_SPACES:
     raise KeyError(f"Unknown colour space {space!r}; choose from {sorted(COLOUR_SPACES)}.")
   return space
@@ -165,11 +165,11 @@ def make_colour(input_config) -> ColourChannels | None:
 
 def make_contrast(input_config) -> ContrastAugment | None:
   """The contrast augmentation, or None when `contrast_probability` is 0."""
-  probability = float(input_config.get("contrast_probability", 0.0))
+  probability = float(input_config.contrast_probability)
   if probability <= 0:
     return None
-  window = tuple(float(w) for w in input_config.get("contrast_window", (5.0, 95.0)))
-  return ContrastAugment(probability, window, float(input_config.get("contrast_jitter", 5.0)))
+  window = tuple(float(w) for w in input_config.contrast_window)
+  return ContrastAugment(probability, window, float(input_config.contrast_jitter))
 
 
 def _read_options(input_config) -> grain.ReadOptions:
