@@ -29,9 +29,10 @@ import numpy as np
 
 # ISIC 2016 and 2017 training sets are both about 19% melanoma.
 MELANOMA_FRACTION = 0.2
-# Fraction of the frame the lesion covers, drawn uniformly.
+# Fraction of the frame the lesion covers, drawn uniformly (the default range).
 MIN_AREA_FRACTION = 0.05
 MAX_AREA_FRACTION = 0.45
+AREA_FRACTIONS = (MIN_AREA_FRACTION, MAX_AREA_FRACTION)
 # Share of lesions whose colour is close to the skin's: the hard cases.
 LOW_CONTRAST_FRACTION = 0.2
 # Share of images with no hair at all.
@@ -80,14 +81,22 @@ class RenderedExample:
   is_low_contrast: bool
 
 
-def render_example(rng: np.random.Generator, height: int, width: int) -> RenderedExample:
-  """Draws one image of the given size and its exact lesion mask from `rng`."""
+def render_example(
+  rng: np.random.Generator,
+  height: int,
+  width: int,
+  area_fractions: tuple[float, float] = AREA_FRACTIONS,
+) -> RenderedExample:
+  """Draws one image of the given size and its exact lesion mask from `rng`.
+
+  The lesion covers U[area_fractions] of the frame.
+  """
   is_melanoma = bool(rng.random() < MELANOMA_FRACTION)
   is_low_contrast = bool(rng.random() < LOW_CONTRAST_FRACTION)
   grid = _PixelGrid(height, width)
 
   skin = _skin(rng, grid)
-  shape = _lesion_shape(rng, grid, is_melanoma)
+  shape = _lesion_shape(rng, grid, is_melanoma, area_fractions)
   transmittance = _pigment_transmittance(rng, grid, shape, is_melanoma)
   coverage = _border_coverage(rng, grid, shape)
   # A low-contrast lesion absorbs only a fraction of what its pigment would.
@@ -198,7 +207,12 @@ class _LesionShape:
   depth: np.ndarray
 
 
-def _lesion_shape(rng: np.random.Generator, grid: _PixelGrid, is_melanoma: bool) -> _LesionShape:
+def _lesion_shape(
+  rng: np.random.Generator,
+  grid: _PixelGrid,
+  is_melanoma: bool,
+  area_fractions: tuple[float, float],
+) -> _LesionShape:
   """Draws the lesion's outline.
 
   The lesion is star-shaped about its centre: its radius at angle t is
@@ -207,9 +221,9 @@ def _lesion_shape(rng: np.random.Generator, grid: _PixelGrid, is_melanoma: bool)
   small-scale edge on top. r0 is read off the pixels so the lesion covers
   exactly the drawn fraction of the frame, also when it runs off the edge.
   """
-  area_fraction = rng.uniform(MIN_AREA_FRACTION, MAX_AREA_FRACTION)
+  area_fraction = rng.uniform(*area_fractions)
   # Large lesions sit near the middle, small ones anywhere in the field.
-  max_shift = 0.05 + 0.3 * (1.0 - area_fraction / MAX_AREA_FRACTION)
+  max_shift = 0.05 + 0.3 * (1.0 - min(area_fraction / MAX_AREA_FRACTION, 1.0))
   centre_y = grid.height * (0.5 + max_shift * rng.uniform(-1.0, 1.0))
   centre_x = grid.width * (0.5 + max_shift * rng.uniform(-1.0, 1.0))
   angle = rng.uniform(0.0, np.pi)

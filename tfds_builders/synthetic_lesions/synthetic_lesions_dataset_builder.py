@@ -45,6 +45,9 @@ class SyntheticLesionsConfig(tfds.core.BuilderConfig):
   num_validation: int = 100
   num_test: int = 200
   seed: int = 0
+  # The lesion covers U[min, max] of the frame.
+  min_area_fraction: float = render.MIN_AREA_FRACTION
+  max_area_fraction: float = render.MAX_AREA_FRACTION
 
   def __post_init__(self):
     # Smaller images cannot hold a lesion of 5% of the frame with a border.
@@ -55,6 +58,11 @@ class SyntheticLesionsConfig(tfds.core.BuilderConfig):
       raise ValueError(
         "Every split needs at least one example, got "
         f"{self.num_train} / {self.num_validation} / {self.num_test}."
+      )
+    if not 0.0 < self.min_area_fraction <= self.max_area_fraction < 1.0:
+      raise ValueError(
+        "Lesion area fractions must satisfy 0 < min <= max < 1, got "
+        f"{self.min_area_fraction} and {self.max_area_fraction}."
       )
     if self.seed < 0:
       # np.random.default_rng rejects negative seed entries.
@@ -80,7 +88,9 @@ def render_split_example(
 ) -> render.RenderedExample:
   """Draws example `index` of `split`; the one place the seeding rule lives."""
   rng = np.random.default_rng([config.seed, SPLITS.index(split), index])
-  return render.render_example(rng, config.height, config.width)
+  return render.render_example(
+    rng, config.height, config.width, (config.min_area_fraction, config.max_area_fraction)
+  )
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -119,6 +129,21 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       num_validation=8,
       num_test=12,
       seed=0,
+    ),
+    SyntheticLesionsConfig(
+      name="small_lesions",
+      description=(
+        "384x512, lesions covering 1% to 8% of the frame (small lesions in larger images, as "
+        "in much of ISIC 2017), 416 / 50 / 98 examples, seed 0; the parity harness's data."
+      ),
+      height=384,
+      width=512,
+      num_train=416,
+      num_validation=50,
+      num_test=98,
+      seed=0,
+      min_area_fraction=0.01,
+      max_area_fraction=0.08,
     ),
   ]
   DEFAULT_CONFIG_NAME = "default"
