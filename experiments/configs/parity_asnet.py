@@ -2,7 +2,7 @@ r"""ASNet's Table 2 Baseline (no ASM) in the parity recipe; twin: `ASNetBaseline
 
   python -m experiments.parity --config parity_asnet --workdir runs/parity_asnet
 
-ResNet34 at width 16 (1,393,249 parameters; `--config.model.resnet_width=64`
+ResNet34 at width 16 (1,395,865 parameters; `--config.model.resnet_width=64`
 is the 22,248,289-parameter network of the issue's measurement) from random
 initialisation, trained with `_parity.recipe`.
 """

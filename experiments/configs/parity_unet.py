@@ -2,7 +2,7 @@ r"""The plain U-Net in the parity recipe; twin: `UNetTwin`.
 
   python -m experiments.parity --config parity_unet --workdir runs/parity_unet
 
-Base width 16, depth 4, from random initialisation, trained with
+Base width 8 (486,553 parameters), depth 4, from random initialisation, trained with
 `_parity.recipe`.
 """
 
@@ -12,7 +12,7 @@ from experiments.configs import _parity
 def get_config(arg=None):
   config = _parity.recipe(arg)
   config.model_name = "unet"
-  config.model.base_width = 4 if arg == "smoke" else 16
+  config.model.base_width = 4 if arg == "smoke" else 8
   config.model.depth = 4
   config.model.num_classes = 1
   return config

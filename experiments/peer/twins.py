@@ -267,14 +267,25 @@ def _flax_layers(tree) -> list[dict]:
   return [layer for value in tree.values() for layer in _flax_layers(value)]
 
 
-def load_flax_variables(model: nn.Module, variables) -> None:
+def _in_order_of(tree, order):
+  return {k: _in_order_of(tree[k], order[k]) if isinstance(order[k], dict) else tree[k]
+          for k in order}  # fmt: skip
+
+
+def load_flax_variables(model: nn.Module, variables, creation_order=None) -> None:
   """Copies a jaxseg model's {"params", "batch_stats"} into its twin, layer by layer.
 
   Layers pair up in creation order (the twins register their modules in the
   order the flax models call theirs); kinds and shapes are checked.
+  `model.init` returns variables in that order; jax transformations (jit,
+  device_put, a train state) sort dict keys, so for variables that went
+  through one pass `creation_order`: any `model.init` output of the model.
   """
-  params = _flax_layers(jax_to_numpy(variables["params"]))
-  stats = iter(_flax_layers(jax_to_numpy(variables.get("batch_stats", {}))) or [])
+  variables = jax_to_numpy(dict(variables))
+  if creation_order is not None:
+    variables = _in_order_of(variables, jax_to_numpy(dict(creation_order)))
+  params = _flax_layers(variables["params"])
+  stats = iter(_flax_layers(variables.get("batch_stats", {})) or [])
   layers = [
     m for m in model.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.BatchNorm2d)
   ]
@@ -307,4 +318,6 @@ def load_flax_variables(model: nn.Module, variables) -> None:
 
 
 def jax_to_numpy(tree):
-  return {k: jax_to_numpy(v) if isinstance(v, dict) else np.asarray(v) for k, v in tree.items()}
+  return {
+    k: jax_to_numpy(dict(v)) if hasattr(v, "items") else np.asarray(v) for k, v in tree.items()
+  }

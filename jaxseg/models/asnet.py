@@ -43,7 +43,7 @@ Choices beyond the paper (SPEC §4.5 where it decides):
 - Two SAMs have separate weights by default; `share_sam_weights` uses the
   first one twice (the authors' later code), dropping `sam_2`'s parameters.
 - The shared kernel starts from the same Kaiming-normal (fan-out) init as the
-  ResNet's convolutions; the other convolutions use flax's default.
+  ResNet's convolutions; the other convolutions use PyTorch's default (blocks.py).
 - With `scale_aware_fusion` off the three branches are averaged, and the beta
   residual and the output conv1x1-BN-ReLU stay, so the row removes only SAM.
 - Baseline-Wide (footnote 11 gives no details): `decoder_extra_blocks` = n puts
@@ -63,7 +63,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import ConvBNReLU, Dtype, batch_norm, check_input_size
+from jaxseg.models.blocks import Conv, ConvBNReLU, Dtype, batch_norm, check_input_size
 from jaxseg.models.resnet import BasicBlock, ResNet, kaiming_fan_out
 
 TOTAL_STRIDE = 32
@@ -124,7 +124,7 @@ class ScaleAwareModule(nn.Module):
     channels = a.shape[-1]
 
     def conv(features, kernel, name):
-      return nn.Conv(
+      return Conv(
         features,
         (kernel, kernel),
         padding="SAME",
@@ -245,7 +245,7 @@ class ASNet(nn.Module):
     x = upsample2x(x)
     x = ConvBNReLU(head_width, (1, 1), dtype=self.dtype, name="head_conv1x1")(x, train)
     x = ConvBNReLU(head_width, (3, 3), dtype=self.dtype, name="head_conv3x3")(x, train)
-    logits = nn.Conv(1, (1, 1), dtype=self.dtype, param_dtype=jnp.float32, name="head")(x)
+    logits = Conv(1, (1, 1), dtype=self.dtype, param_dtype=jnp.float32, name="head")(x)
     return {"logits": logits.astype(jnp.float32)}
 
 

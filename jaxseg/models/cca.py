@@ -30,7 +30,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import ASPP, ConvBNReLU, Dtype, check_input_size
+from jaxseg.models.blocks import ASPP, Conv, ConvBNReLU, Dtype, check_input_size
 from jaxseg.models.resnet import ResNet
 
 CONTEXT_WIDTH = 256
@@ -43,8 +43,8 @@ def resize_to(x: jax.Array, height: int, width: int) -> jax.Array:
   return jax.image.resize(x, (x.shape[0], height, width, x.shape[3]), "bilinear")
 
 
-def _conv1x1(features: int, dtype: Dtype, name: str | None = None) -> nn.Conv:
-  return nn.Conv(features, (1, 1), dtype=dtype, param_dtype=jnp.float32, name=name)
+def _conv1x1(features: int, dtype: Dtype, name: str | None = None) -> Conv:
+  return Conv(features, (1, 1), dtype=dtype, param_dtype=jnp.float32, name=name)
 
 
 class GateUnit(nn.Module):
@@ -77,7 +77,7 @@ class CascadedContextAggregation(nn.Module):
       if context is None:
         context = level  # f_{1,G} = f'_1
         continue
-      image_features = nn.Conv(
+      image_features = Conv(
         self.width, (3, 3), dtype=self.dtype, param_dtype=jnp.float32, name=f"image_{i + 1}"
       )(resize_to(images, height, width))
       context = GateUnit(self.dtype, name=f"gate_{i + 1}")(

@@ -58,7 +58,7 @@ Choices beyond the paper (SPEC §4.4 where it decides):
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import ConvBNReLU, Dtype, check_input_size
+from jaxseg.models.blocks import Conv, ConvBNReLU, Dtype, check_input_size
 
 TOTAL_STRIDE = 16
 
@@ -123,5 +123,5 @@ class CDNN(nn.Module):
         x = ConvBNReLU(self.base_width * multiplier, (kernel, kernel), dtype=self.dtype, name=name)(
           x, train
         )
-    logits = nn.Conv(1, (1, 1), dtype=self.dtype, param_dtype=jnp.float32, name="output")(x)
+    logits = Conv(1, (1, 1), dtype=self.dtype, param_dtype=jnp.float32, name="output")(x)
     return {"logits": logits.astype(jnp.float32)}

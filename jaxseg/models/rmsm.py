@@ -58,7 +58,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import ConvBNReLU, DoubleConv, Dtype, check_input_size
+from jaxseg.models.blocks import Conv, ConvBNReLU, Dense, DoubleConv, Dtype, check_input_size
 
 REDUCTION = 16
 SPATIAL_KERNELS = (3, 5, 7, 9)
@@ -78,8 +78,8 @@ def _reduced(channels: int) -> int:
   return max(1, channels // REDUCTION)
 
 
-def _conv(features: int, kernel: int, dtype: Dtype, name: str, strides: int = 1) -> nn.Conv:
-  return nn.Conv(
+def _conv(features: int, kernel: int, dtype: Dtype, name: str, strides: int = 1) -> Conv:
+  return Conv(
     features,
     (kernel, kernel),
     strides=(strides, strides),
@@ -141,10 +141,10 @@ class ChannelAttention(nn.Module):
       pooled = jnp.max(x, axis=(1, 2), keepdims=True)
     else:
       raise ValueError(f"attention pooling must be 'avg' or 'max'; got {self.pooling!r}.")
-    hidden = nn.Dense(
-      _reduced(x.shape[-1]), dtype=self.dtype, param_dtype=jnp.float32, name="hidden"
-    )(pooled)
-    out = nn.Dense(self.features, dtype=self.dtype, param_dtype=jnp.float32, name="out")(
+    hidden = Dense(_reduced(x.shape[-1]), dtype=self.dtype, param_dtype=jnp.float32, name="hidden")(
+      pooled
+    )
+    out = Dense(self.features, dtype=self.dtype, param_dtype=jnp.float32, name="out")(
       nn.relu(hidden)
     )
     return nn.sigmoid(out)

@@ -58,7 +58,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import ASPP, Dtype, batch_norm, check_input_size
+from jaxseg.models.blocks import ASPP, Conv, Dense, Dtype, batch_norm, check_input_size
 
 NUM_CODE_UNITS = 4
 TOTAL_STRIDE = 2 ** (NUM_CODE_UNITS - 1)
@@ -74,7 +74,7 @@ class ConvReLUBN(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    x = nn.Conv(
+    x = Conv(
       self.features,
       self.kernel_size,
       strides=self.strides,
@@ -166,8 +166,8 @@ class ChannelAttention(nn.Module):
     # Pool in float32: a bfloat16 variance of a large map loses most of its digits.
     z = jnp.concatenate([jnp.mean(x.astype(jnp.float32), axis=(1, 2)), global_variance_pool(x)], -1)
     hidden = max(channels // self.reduction, 1)
-    z = nn.relu(nn.Dense(hidden, dtype=self.dtype, param_dtype=jnp.float32, name="squeeze")(z))
-    w = nn.sigmoid(nn.Dense(channels, dtype=self.dtype, param_dtype=jnp.float32, name="excite")(z))
+    z = nn.relu(Dense(hidden, dtype=self.dtype, param_dtype=jnp.float32, name="squeeze")(z))
+    w = nn.sigmoid(Dense(channels, dtype=self.dtype, param_dtype=jnp.float32, name="excite")(z))
     return x + x * w[:, None, None, :].astype(x.dtype)
 
 
@@ -214,7 +214,7 @@ class ULFFN(nn.Module):
 
     if self.use_cam:
       x = ChannelAttention(self.cam_reduction, self.dtype, name="cam")(x)
-    logits = nn.Conv(
-      self.num_classes, (1, 1), dtype=self.dtype, param_dtype=jnp.float32, name="head"
-    )(x)
+    logits = Conv(self.num_classes, (1, 1), dtype=self.dtype, param_dtype=jnp.float32, name="head")(
+      x
+    )
     return {"logits": logits.astype(jnp.float32)}

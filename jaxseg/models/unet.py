@@ -12,7 +12,7 @@ of the default synthetic run (`python -m experiments.run --config unet_synthetic
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import DoubleConv, Dtype, check_input_size
+from jaxseg.models.blocks import Conv, ConvTranspose, DoubleConv, Dtype, check_input_size
 
 
 class UNet(nn.Module):
@@ -39,10 +39,10 @@ class UNet(nn.Module):
     x = DoubleConv(self.base_width * 2**self.depth, dtype=self.dtype)(x, train)
     for level in reversed(range(self.depth)):
       width_here = self.base_width * 2**level
-      x = nn.ConvTranspose(
+      x = ConvTranspose(
         width_here, (2, 2), strides=(2, 2), dtype=self.dtype, param_dtype=jnp.float32
       )(x)
       x = jnp.concatenate([skips[level], x], axis=-1)
       x = DoubleConv(width_here, dtype=self.dtype)(x, train)
-    logits = nn.Conv(self.num_classes, (1, 1), dtype=self.dtype, param_dtype=jnp.float32)(x)
+    logits = Conv(self.num_classes, (1, 1), dtype=self.dtype, param_dtype=jnp.float32)(x)
     return {"logits": logits.astype(jnp.float32)}

@@ -144,12 +144,35 @@ def test_a_user_made_config_builds_and_reads(tmp_path):
 
 @pytest.mark.parametrize(
   "changes",
-  [{"height": 8}, {"width": 15}, {"num_validation": 0}, {"num_test": -1}, {"seed": -1}],
+  [
+    {"height": 8},
+    {"width": 15},
+    {"num_validation": 0},
+    {"num_test": -1},
+    {"seed": -1},
+    {"min_area_fraction": 0.0},
+    {"min_area_fraction": 0.3, "max_area_fraction": 0.2},
+    {"max_area_fraction": 1.0},
+  ],
   ids=lambda changes: ",".join(f"{key}={value}" for key, value in changes.items()),
 )
 def test_config_rejects_unusable_values(changes):
   with pytest.raises(ValueError):
     builder_lib.SyntheticLesionsConfig(name="bad", **changes)
+
+
+def test_small_lesions_config_draws_lesions_of_one_to_eight_percent():
+  small = next(c for c in builder_lib.Builder.BUILDER_CONFIGS if c.name == "small_lesions")
+  assert (small.height, small.width) == (384, 512)
+  assert (small.min_area_fraction, small.max_area_fraction) == (0.01, 0.08)
+  # The same area rule at a quarter of the size, to keep the test fast.
+  quarter = builder_lib.SyntheticLesionsConfig(
+    name="small_quarter", height=96, width=128, min_area_fraction=0.01, max_area_fraction=0.08
+  )
+  covered = [np.mean(builder_lib.render_split_example(quarter, "train", i).mask) for i in range(12)]
+  assert all(0.01 - 0.001 <= c <= 0.08 + 0.001 for c in covered)
+  # Many are smaller than anything the default config draws (5% and up).
+  assert np.mean(np.array(covered) < render.MIN_AREA_FRACTION) >= 0.4
 
 
 def test_rendering_is_deterministic():
