@@ -135,13 +135,13 @@ def lockstep(config, num_steps: int) -> list[tuple[float, float]]:
   twins.load_flax_variables(
     twin, {"params": state.params, "batch_stats": state.batch_stats}, creation_order
   )
-  optimizer, lr_schedule = peer_train._optimizer(twin, config, total_steps)
+  optimizer, lr_schedule = peer_train.create_optimizer(twin, config, total_steps)
   twin.train()
   losses = []
   for _ in range(num_steps):
     batch = next(batches)
     state, step_metrics = train_step(state, trainer.put_batch(batch, mesh))
-    images = peer_train._to_tensor(batch["image"], config.input.normalization)
+    images = peer_train.to_tensor(batch["image"], config.input.normalization)
     masks = torch.from_numpy(batch["mask"].astype(np.float32))[:, None]
     loss = peer_train.bce_dice(twin(images), masks)
     optimizer.zero_grad(set_to_none=True)

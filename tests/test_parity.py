@@ -110,7 +110,7 @@ def test_adam_and_poly_schedule_take_the_same_steps():
   weight = torch.nn.Parameter(torch.from_numpy(start.copy()))
   module = torch.nn.Module()
   module.weight = weight
-  optimizer, lr_schedule = peer_train._optimizer(module, config, total)
+  optimizer, lr_schedule = peer_train.create_optimizer(module, config, total)
   for grad in grads:
     weight.grad = torch.from_numpy(grad)
     optimizer.step()
@@ -164,7 +164,7 @@ def test_a_model_and_its_twin_start_at_the_same_scale(name, fields):
   """Layer by layer, the initial weights of jaxseg and of the twin have the same spread."""
   model = create_model(name, **fields)
   variables = model.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)), train=False)
-  ours = [layer["kernel"] for layer in twins._flax_layers(variables["params"]) if "kernel" in layer]
+  ours = [layer["kernel"] for layer in twins.flax_layers(variables["params"]) if "kernel" in layer]
   twin = twins.create_twin(name, {"decoder_extra_blocks": 0, **fields})
   theirs = [
     m.weight.detach().numpy()
@@ -187,7 +187,7 @@ def test_input_and_scoring_resizes_are_the_same():
     "id": "x",
   }
   processed = pipeline.make_preprocess(config.input).map(example)
-  image, mask = peer_train._resized(example, tuple(config.input.image_size))
+  image, mask = peer_train.resize_example(example, tuple(config.input.image_size))
   np.testing.assert_array_equal(processed["image"], image)
   np.testing.assert_array_equal(processed["mask"], mask)
   prob = rng.random((32, 32)).astype(np.float32)

@@ -59,14 +59,14 @@ def bce_dice(logits: torch.Tensor, masks: torch.Tensor, smooth: float = 1.0) -> 
   return (0.5 * bce + 1 - dice).mean()
 
 
-def _resized(example, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def resize_example(example, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
   height, width = size
   image = np.asarray(Image.fromarray(example["image"]).resize((width, height), Image.BILINEAR))
   mask = Image.fromarray(example["mask"][..., 0]).resize((width, height), Image.NEAREST)
   return image, (np.asarray(mask) > 127).astype(np.float32)
 
 
-def _to_tensor(images: np.ndarray, normalization: str) -> torch.Tensor:
+def to_tensor(images: np.ndarray, normalization: str) -> torch.Tensor:
   mean, std = transforms.NORMALIZATIONS[normalization]
   x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
   x = (x - torch.from_numpy(mean)) / torch.from_numpy(std)
@@ -84,7 +84,7 @@ def _train_batches(source, config, generator: torch.Generator, total_steps: int)
         return
       images, masks = [], []
       for index in order[start : start + config.batch_size]:
-        image, mask = _resized(source[index], size)
+        image, mask = resize_example(source[index], size)
         if config.input.hflip and torch.rand(1, generator=generator).item() < 0.5:
           image, mask = image[:, ::-1], mask[:, ::-1]
         if config.input.vflip and torch.rand(1, generator=generator).item() < 0.5:
@@ -93,12 +93,12 @@ def _train_batches(source, config, generator: torch.Generator, total_steps: int)
         masks.append(mask)
       step += 1
       yield (
-        _to_tensor(np.stack(images), config.input.normalization),
+        to_tensor(np.stack(images), config.input.normalization),
         torch.from_numpy(np.ascontiguousarray(np.stack(masks)))[:, None],
       )
 
 
-def _optimizer(model, config, total_steps: int):
+def create_optimizer(model, config, total_steps: int):
   opt = config.optimizer
   if opt.name == "adam":
     optimizer = torch.optim.Adam(
@@ -132,8 +132,8 @@ def evaluate(model, source, truth_source, config) -> dict[str, float]:
   batch = config.eval.batch_size
   for start in range(0, len(source), batch):
     examples = [source[i] for i in range(start, min(start + batch, len(source)))]
-    images = np.stack([_resized(example, size)[0] for example in examples])
-    probs = torch.sigmoid(model(_to_tensor(images, config.input.normalization)))
+    images = np.stack([resize_example(example, size)[0] for example in examples])
+    probs = torch.sigmoid(model(to_tensor(images, config.input.normalization)))
     counts = []
     for index, prob in enumerate(probs, start=start):
       truth_example = truth_source[index]
@@ -163,7 +163,7 @@ def train_and_evaluate(config, seed: int, peer_init: str = "torch", workdir: str
     raise ValueError(f"peer_init is 'torch' or 'flax', got {peer_init!r}.")
   train_source = splits.open_train_split(config.dataset, workdir or None)
   total_steps = optim.total_train_steps(config, len(train_source))
-  optimizer, schedule = _optimizer(model, config, total_steps)
+  optimizer, schedule = create_optimizer(model, config, total_steps)
   generator = torch.Generator().manual_seed(seed)
   losses = []
   start = time.perf_counter()

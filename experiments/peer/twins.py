@@ -260,15 +260,15 @@ def flax_like_init(model: nn.Module) -> None:
         module.bias.zero_()
 
 
-def _flax_layers(tree) -> list[dict]:
+def flax_layers(tree) -> list[dict]:
   """The leaf dicts of a flax variable tree (a conv's or a BN's), in creation order."""
   if any(not isinstance(v, dict) for v in tree.values()):
     return [tree]
-  return [layer for value in tree.values() for layer in _flax_layers(value)]
+  return [layer for value in tree.values() for layer in flax_layers(value)]
 
 
-def _in_order_of(tree, order):
-  return {k: _in_order_of(tree[k], order[k]) if isinstance(order[k], dict) else tree[k]
+def in_creation_order(tree, order):
+  return {k: in_creation_order(tree[k], order[k]) if isinstance(order[k], dict) else tree[k]
           for k in order}  # fmt: skip
 
 
@@ -283,9 +283,9 @@ def load_flax_variables(model: nn.Module, variables, creation_order=None) -> Non
   """
   variables = jax_to_numpy(dict(variables))
   if creation_order is not None:
-    variables = _in_order_of(variables, jax_to_numpy(dict(creation_order)))
-  params = _flax_layers(variables["params"])
-  stats = iter(_flax_layers(variables.get("batch_stats", {})) or [])
+    variables = in_creation_order(variables, jax_to_numpy(dict(creation_order)))
+  params = flax_layers(variables["params"])
+  stats = iter(flax_layers(variables.get("batch_stats", {})) or [])
   layers = [
     m for m in model.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.BatchNorm2d)
   ]
