@@ -46,11 +46,15 @@ METRICS = ("JA", "DI")
 PEER_INSTALL = 'pip install -e ".[peer]"  (on a CPU-only machine: pip install torch==2.13.0 first)'
 
 
-def _write_json(path: str, record) -> None:
+def _write_atomic(path: str, text: str) -> None:
   tmp = f"{path}.tmp"
   with open(tmp, "w") as f:
-    json.dump(record, f, indent=1)
+    f.write(text)
   os.replace(tmp, path)
+
+
+def _write_json(path: str, record) -> None:
+  _write_atomic(path, json.dumps(record, indent=1))
 
 
 def event_losses(run_dir: str) -> list[float]:
@@ -222,21 +226,39 @@ def report(config_name: str, seeds, summary: dict, curves: list[dict], peer_init
   return "\n".join(lines) + "\n"
 
 
+def _usage_error(message: str):
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def _exit_unless_twin_exists(config) -> None:
+  """Before any training: torch is installed and the config has a twin and a supported recipe."""
+  try:
+    import torch  # noqa: F401, PLC0415
+  except ImportError:
+    _usage_error(f"the PyTorch twin needs torch; install it with {PEER_INSTALL}")
+  from experiments.peer import train as peer_train  # noqa: PLC0415
+  from experiments.peer import twins  # noqa: PLC0415
+
+  try:
+    peer_train.check_supported(config)
+    twins.create_twin(config.model_name, config.model.to_dict())
+  except (KeyError, ValueError) as error:
+    _usage_error(f"{error.args[0]} (config {config.name})")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   frameworks = list(_FRAMEWORKS.value)
   if not frameworks or set(frameworks) - {"jaxseg", "torch"}:
     raise app.UsageError(f"--frameworks takes jaxseg and/or torch, got {frameworks}.")
-  if "torch" in frameworks:
-    try:
-      import torch  # noqa: F401, PLC0415
-    except ImportError:
-      sys.exit(f"error: the PyTorch twin needs torch; install it with {PEER_INSTALL}")
+  config = flags.FLAGS.config
+  if "torch" in frameworks or _LOCKSTEP.value > 0:
+    _exit_unless_twin_exists(config)
   from jaxseg.train import summary as summary_lib  # noqa: PLC0415
 
   summary_lib.quiet_library_logs()
-  config = flags.FLAGS.config
   if _LOCKSTEP.value > 0:
     print("| step | jaxseg loss | torch loss |\n|---|---|---|")
     for step, (ours, theirs) in enumerate(lockstep(config, _LOCKSTEP.value), start=1):
@@ -260,9 +282,7 @@ def main(argv):
     {"config": config.name, "seeds": seeds, "peer_init": _PEER_INIT.value, "summary": summary,
      "loss_curves": curves},
   )  # fmt: skip
-  with open(os.path.join(workdir, "parity.md.tmp"), "w") as f:
-    f.write(text)
-  os.replace(os.path.join(workdir, "parity.md.tmp"), os.path.join(workdir, "parity.md"))
+  _write_atomic(os.path.join(workdir, "parity.md"), text)
   print(text)
 
 

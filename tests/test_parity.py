@@ -227,6 +227,12 @@ def test_parity_harness_end_to_end(tfds_dir, tmp_path):
   assert len(record["loss_curves"]) == config.num_train_steps
   assert all(math.isfinite(row["torch"]) and math.isfinite(row["jaxseg"])
              for row in record["loss_curves"])  # fmt: skip
+  # A model without a twin is one clear message and status 2, before any training.
+  other = [*command[:4], "cca_synthetic:smoke", *command[5:]]
+  refused = subprocess.run(other, env=env, capture_output=True, text=True, timeout=600)
+  assert refused.returncode == 2
+  assert "error: The PyTorch twin supports loss in ('bce_dice',)" in refused.stderr
+  assert "Traceback" not in refused.stderr
   # A rerun reuses the finished runs instead of training again.
   rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
   assert rerun.returncode == 0
