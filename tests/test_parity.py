@@ -25,8 +25,8 @@ torch = pytest.importorskip("torch", reason='the PyTorch twins need pip install 
 from torch.nn import functional as F  # noqa: E402
 
 from experiments import configs  # noqa: E402
+from experiments.peer import lockstep, twins  # noqa: E402
 from experiments.peer import train as peer_train  # noqa: E402
-from experiments.peer import twins  # noqa: E402
 from jaxseg import losses, metrics  # noqa: E402
 from jaxseg.data import pipeline  # noqa: E402
 from jaxseg.models import blocks, create_model  # noqa: E402
@@ -248,9 +248,7 @@ def test_same_weights_and_batches_give_the_same_losses(tfds_dir, config_name):
     # At 32x32 the smoke ASNet's layer4 is 1x1: BatchNorm over 4 values turns
     # float rounding into visible loss differences within a few steps.
     config.input.image_size = (64, 64)
-  from experiments import parity  # noqa: PLC0415
-
-  pairs = parity.lockstep(config, 4)
+  pairs = lockstep.train_in_lockstep(config, 4)
   assert len(pairs) == 4
   for ours, theirs in pairs:
     assert theirs == pytest.approx(ours, rel=1e-3)
