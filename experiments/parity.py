@@ -211,10 +211,10 @@ def main(argv):
 
   summary_lib.quiet_library_logs()
   if _LOCKSTEP.value > 0:
-    print("| step | jaxseg loss | torch loss |\n|---|---|---|")
     from experiments.peer import lockstep  # noqa: PLC0415
 
     pairs = lockstep.train_in_lockstep(config, _LOCKSTEP.value)
+    print("| step | jaxseg loss | torch loss |\n|---|---|---|")
     for step, (ours, theirs) in enumerate(pairs, start=1):
       print(f"| {step} | {ours:.5f} | {theirs:.5f} |")
     return
