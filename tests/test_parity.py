@@ -254,3 +254,25 @@ def test_same_weights_and_batches_give_the_same_losses(tfds_dir, config_name):
     assert theirs == pytest.approx(ours, rel=1e-3)
   # Training moved the loss: the comparison is not of four identical numbers.
   assert len({round(ours, 6) for ours, _ in pairs}) == 4
+
+
+@pytest.mark.parametrize(
+  ("key", "value"),
+  [
+    ("input.resize_method", "bicubic"),
+    ("input.shift_fraction", 0.1),
+    ("input.contrast_probability", 0.5),
+    ("eval.postprocess", "dual_threshold"),
+    ("loss", "dice_focal"),
+  ],
+)
+def test_the_twin_refuses_recipes_it_does_not_implement(key, value):
+  config = configs.get_config("parity_unet")
+  peer_train.check_supported(config)
+  with config.unlocked():
+    parent, leaf = (
+      (config, key) if "." not in key else (config[key.split(".")[0]], key.split(".")[1])
+    )
+    parent[leaf] = value
+  with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+    peer_train.check_supported(config)

@@ -8,8 +8,8 @@ Initialisation follows PyTorch's defaults, which the papers trained with
 (docs/parity.md): `Conv`, `ConvTranspose` and `Dense` are flax's layers with
 PyTorch's default kernel and bias initialisation, and every model builds its
 layers from them (the ResNet encoder has torchvision's own init). flax's
-default (LeCun-normal kernels, zero biases) gives kernels sqrt(3) times
-larger, which with Adam slows training measurably (`experiments.parity`).
+default (LeCun-normal kernels, zero biases) draws kernels sqrt(3) times
+larger; docs/parity.md has what that changes in training.
 """
 
 import math
