@@ -23,10 +23,15 @@ _DATASET = flags.DEFINE_string("dataset", "synthetic_lesions", "Registered datas
 _BUILDER_CONFIG = flags.DEFINE_string("builder_config", None, "TFDS builder config.")
 _SPLIT = flags.DEFINE_string("split", "train", "Split to read.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir.")
+_MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "Archives of a manual-download dataset.")
 _SIZE = flags.DEFINE_list("image_size", ["256"], "H[,W] of the training input.")
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Global batch size.")
 _BATCHES = flags.DEFINE_integer("batches", 40, "Timed batches (after 5 warm-up batches).")
 _THREADS = flags.DEFINE_integer("num_threads", 0, "grain read threads (0: config default).")
+_DECODER = flags.DEFINE_enum(
+  "image_decoder", "default", ["default", "pil", "opencv"],
+  "How TFDS decodes images: its default (OpenCV when installed, else PIL), or force one.",
+)
 _INPUT_OF = flags.DEFINE_string(
   "input_of", None, "Use this config's input section (e.g. cdnn_isic2017: 7 channels, contrast)."
 )
@@ -76,12 +81,31 @@ def per_example_breakdown(source, config, n=30) -> dict:
   return {k: 1e3 * v / n for k, v in totals.items()}
 
 
+def use_image_decoder(name: str) -> None:
+  """Forces TFDS's numpy image decoding through PIL or OpenCV (it picks OpenCV if importable)."""
+  from tensorflow_datasets.core.features import image_feature  # noqa: PLC0415
+
+  if name == "pil":
+    image_feature.cv2 = None
+  elif name == "opencv":
+    import cv2  # noqa: PLC0415  (opencv-python-headless)
+
+    image_feature.cv2 = cv2
+
+
 def main(argv):
   del argv
+  use_image_decoder(_DECODER.value)
   size = [int(s) for s in _SIZE.value]
   height, width = (size[0], size[0]) if len(size) == 1 else size
   config = input_config((height, width), _THREADS.value, _INPUT_OF.value)
-  source = datasets.open_split(_DATASET.value, _SPLIT.value, _BUILDER_CONFIG.value, _DATA_DIR.value)
+  source = datasets.open_split(
+    _DATASET.value,
+    _SPLIT.value,
+    _BUILDER_CONFIG.value,
+    _DATA_DIR.value,
+    manual_dir=_MANUAL_DIR.value,
+  )
   mesh = trainer.create_mesh()
   batches = iter(pipeline.train_dataset(source, config, _BATCH.value, seed=0))
   for _ in range(5):
@@ -93,7 +117,8 @@ def main(argv):
   example = source[0]
   print(
     f"dataset           {_DATASET.value}/{_BUILDER_CONFIG.value or 'default'} [{_SPLIT.value}]"
-    f", {len(source)} examples, first image {example['image'].shape}"
+    f", {len(source)} examples, first image {example['image'].shape}, "
+    f"decoder {_DECODER.value}"
   )
   print(
     f"pipeline          {height}x{width}, batch {_BATCH.value}, "
