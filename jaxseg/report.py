@@ -5,6 +5,10 @@
 - `write_ja_histogram`: a PNG histogram of per-image Jaccard index, for all
   images and, where the dataset has labels, melanoma and non-melanoma apart
   (paper 000 Fig. 5). Drawn with PIL, which is already a dependency.
+
+Which diagnosis is melanoma is the dataset's to say (ISIC 2016 calls it
+`malignant`): its builder's `MELANOMA_DIAGNOSIS`, which callers pass as
+`melanoma_diagnosis=datasets.get_dataset_spec(name).melanoma_diagnosis`.
 """
 
 from collections.abc import Mapping, Sequence
@@ -15,9 +19,6 @@ from PIL import Image, ImageDraw, ImageFont
 
 from jaxseg import metrics
 
-# ISIC 2017, PH2 and the synthetic data say `melanoma`; ISIC 2016 says
-# `malignant`, and all of its malignant lesions are melanomas.
-MELANOMA_LABELS = ("melanoma", "malignant")
 UNKNOWN_LABEL = "unknown"
 _SCORE_KEYS = ("AC", "DI", "JA", "SE", "SP")
 
@@ -31,11 +32,7 @@ def _group_name(row: Row, diagnosis_names: Sequence[str] | None) -> str:
   group = row.get("group", UNKNOWN_LABEL)
   if isinstance(group, int | np.integer) and diagnosis_names is not None:
     group = diagnosis_names[group] if 0 <= group < len(diagnosis_names) else UNKNOWN_LABEL
-  return str(group).lower()
-
-
-def is_melanoma(label: str) -> bool:
-  return label.lower() in MELANOMA_LABELS
+  return str(group)
 
 
 def _mean_scores(rows: Sequence[Row]) -> dict[str, Any] | None:
@@ -48,48 +45,58 @@ def _mean_scores(rows: Sequence[Row]) -> dict[str, Any] | None:
 
 
 def split_by_melanoma(
-  per_image_rows: Sequence[Row], diagnosis_names: Sequence[str] | None = None
+  per_image_rows: Sequence[Row],
+  *,
+  melanoma_diagnosis: str | None,
+  diagnosis_names: Sequence[str] | None = None,
 ) -> dict[str, list[Row]] | None:
-  """{"melanoma": rows, "non_melanoma": rows}; None where nothing is labelled.
+  """{"melanoma": rows, "non_melanoma": rows}; None where there is nothing to split.
 
-  Rows labelled `unknown` (or without a `group`) are in neither list.
-  `diagnosis_names` decodes integer groups; when given, a dataset whose names
-  include no melanoma label (ISIC 2018's only name is `unknown`) has no split.
+  Rows labelled `melanoma_diagnosis` are melanoma; those labelled `unknown`
+  (or without a `group`) are in neither list; every other label is
+  non-melanoma. None where the dataset has no melanoma class
+  (`melanoma_diagnosis` None, as ISIC 2018) or no row is labelled.
+  `diagnosis_names` decodes integer groups.
   """
-  if diagnosis_names is not None and not any(is_melanoma(n) for n in diagnosis_names):
+  if melanoma_diagnosis is None:
     return None
   split = {"melanoma": [], "non_melanoma": []}
   for row in per_image_rows:
     label = _group_name(row, diagnosis_names)
     if label != UNKNOWN_LABEL:
-      split["melanoma" if is_melanoma(label) else "non_melanoma"].append(row)
+      split["melanoma" if label == melanoma_diagnosis else "non_melanoma"].append(row)
   if not split["melanoma"] and not split["non_melanoma"]:
     return None
   return split
 
 
 def melanoma_breakdown(
-  per_image_rows: Sequence[Row], diagnosis_names: Sequence[str] | None = None
+  per_image_rows: Sequence[Row],
+  *,
+  melanoma_diagnosis: str | None,
+  diagnosis_names: Sequence[str] | None = None,
 ) -> dict[str, dict[str, Any] | None] | None:
   """Mean per-image scores of melanoma and of non-melanoma images.
-
-  Melanoma is the label `melanoma` or `malignant` (ISIC 2016); every other
-  label except `unknown` is non-melanoma (nevi, seborrheic keratoses, benign).
 
   Args:
     per_image_rows: results.json `per_image` rows: AC DI JA SE SP and, where
       the dataset has labels, `group` (a name, or an index into
       `diagnosis_names`).
-    diagnosis_names: the dataset's label names, optional (see
-      `split_by_melanoma`).
+    melanoma_diagnosis: the dataset's melanoma label (its builder's
+      `MELANOMA_DIAGNOSIS`); None where it has none. Every other label except
+      `unknown` is non-melanoma (nevi, seborrheic keratoses, benign).
+    diagnosis_names: the dataset's label names, to decode integer groups.
 
   Returns:
     {"melanoma": scores, "non_melanoma": scores}, each scores dict holding
     `num_images` and the means of AC DI JA SE SP and JA_thresholded (as
     fractions, like results.json `metrics`), or None for a group without
-    images; None altogether where the data has no labels.
+    images; None altogether where the data has no melanoma labels (see
+    `split_by_melanoma`).
   """
-  split = split_by_melanoma(per_image_rows, diagnosis_names)
+  split = split_by_melanoma(
+    per_image_rows, melanoma_diagnosis=melanoma_diagnosis, diagnosis_names=diagnosis_names
+  )
   if split is None:
     return None
   return {group: _mean_scores(rows) for group, rows in split.items()}
@@ -201,19 +208,23 @@ def write_ja_histogram(
   per_image_rows: Sequence[Row],
   path: str,
   bins: int = 20,
+  *,
+  melanoma_diagnosis: str | None,
   diagnosis_names: Sequence[str] | None = None,
 ) -> tuple[int, int]:
   """Writes a PNG histogram of per-image JA over [0, 1]; returns its (width, height).
 
-  One panel for all images; where the rows are labelled (see
-  `split_by_melanoma`), melanoma and non-melanoma panels beside it, as in
-  paper 000 Fig. 5. Each panel is 640 x 440 pixels. Bars below the 0.65
+  One panel for all images; where the rows are labelled and the dataset has a
+  melanoma label (see `split_by_melanoma`), melanoma and non-melanoma panels
+  beside it, as in paper 000 Fig. 5. Each panel is 640 x 440 pixels. Bars below the 0.65
   threshold (the ISIC 2018 ranking score counts those images as 0) are
   orange, the others blue; each bar shows its count.
   """
   edges = np.linspace(0.0, 1.0, bins + 1)
   panels = [("All images", per_image_rows)]
-  split = split_by_melanoma(per_image_rows, diagnosis_names)
+  split = split_by_melanoma(
+    per_image_rows, melanoma_diagnosis=melanoma_diagnosis, diagnosis_names=diagnosis_names
+  )
   if split is not None:
     panels += [("Melanoma", split["melanoma"]), ("Non-melanoma", split["non_melanoma"])]
   size = (_PANEL_SIZE[0] * len(panels), _PANEL_SIZE[1])

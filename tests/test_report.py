@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from jaxseg import report
+from jaxseg.data import datasets
 
 _IDS = itertools.count()
 
@@ -27,7 +28,7 @@ def test_breakdown_isic2017_names():
     _row("seborrheic_keratosis", 0.7),
     _row("unknown", 0.0),  # in neither group
   ]
-  breakdown = report.melanoma_breakdown(rows)
+  breakdown = report.melanoma_breakdown(rows, melanoma_diagnosis="melanoma")
   assert set(breakdown) == {"melanoma", "non_melanoma"}
   melanoma, other = breakdown["melanoma"], breakdown["non_melanoma"]
   assert melanoma["num_images"] == 2 and other["num_images"] == 2
@@ -41,31 +42,52 @@ def test_breakdown_isic2017_names():
 
 
 def test_breakdown_isic2016_says_malignant():
+  """ISIC 2016's builder names its melanoma class; the registry passes that on."""
+  spec = datasets.get_dataset_spec("isic2016")
+  assert spec.melanoma_diagnosis == "malignant"
   rows = [_row("malignant", 0.5), _row("benign", 0.9), _row("benign", 0.7)]
-  breakdown = report.melanoma_breakdown(rows, diagnosis_names=("benign", "malignant"))
+  breakdown = report.melanoma_breakdown(rows, melanoma_diagnosis=spec.melanoma_diagnosis)
   assert breakdown["melanoma"]["num_images"] == 1
   assert breakdown["melanoma"]["JA"] == pytest.approx(0.5)
   assert breakdown["non_melanoma"]["JA"] == pytest.approx(0.8)
 
 
 def test_breakdown_decodes_integer_groups():
-  names = ("common_nevus", "atypical_nevus", "melanoma")  # PH2
+  spec = datasets.get_dataset_spec("ph2")
+  assert spec.diagnoses == ("common_nevus", "atypical_nevus", "melanoma")
   rows = [_row(2, 0.9), _row(0, 0.5), _row(1, 0.7), _row(-1, 0.1)]
-  breakdown = report.melanoma_breakdown(rows, names)
+  breakdown = report.melanoma_breakdown(
+    rows, melanoma_diagnosis=spec.melanoma_diagnosis, diagnosis_names=spec.diagnoses
+  )
   assert breakdown["melanoma"]["JA"] == pytest.approx(0.9)
   assert breakdown["non_melanoma"]["num_images"] == 2
 
 
 def test_breakdown_is_none_without_labels():
-  assert report.melanoma_breakdown([_row(None, 0.8), _row(None, 0.9)]) is None
-  assert report.melanoma_breakdown([_row("unknown", 0.8), _row("unknown", 0.9)]) is None
-  # ISIC 2018's only label name.
-  assert report.melanoma_breakdown([_row("unknown", 0.8)], diagnosis_names=("unknown",)) is None
-  assert report.melanoma_breakdown([]) is None
+  def breakdown(rows):
+    return report.melanoma_breakdown(rows, melanoma_diagnosis="melanoma")
+
+  assert breakdown([_row(None, 0.8), _row(None, 0.9)]) is None
+  assert breakdown([_row("unknown", 0.8), _row("unknown", 0.9)]) is None
+  assert breakdown([]) is None
+
+
+def test_breakdown_is_none_for_a_dataset_without_a_melanoma_class():
+  spec = datasets.get_dataset_spec("isic2018")
+  assert spec.melanoma_diagnosis is None and spec.diagnoses == ("unknown",)
+  rows = [_row(0, 0.8), _row("melanoma", 0.9)]
+  assert report.melanoma_breakdown(rows, melanoma_diagnosis=None) is None
+
+
+def test_only_the_datasets_melanoma_label_counts_as_melanoma():
+  rows = [_row("malignant", 0.5), _row("melanoma", 0.9)]
+  breakdown = report.melanoma_breakdown(rows, melanoma_diagnosis="melanoma")
+  assert breakdown["melanoma"]["JA"] == pytest.approx(0.9)
+  assert breakdown["non_melanoma"]["JA"] == pytest.approx(0.5)
 
 
 def test_breakdown_group_without_images_is_none():
-  breakdown = report.melanoma_breakdown([_row("nevus", 0.8)])
+  breakdown = report.melanoma_breakdown([_row("nevus", 0.8)], melanoma_diagnosis="melanoma")
   assert breakdown["melanoma"] is None
   assert breakdown["non_melanoma"]["num_images"] == 1
 
@@ -76,7 +98,7 @@ def test_histogram_png(tmp_path):
   poor = [_row(None, ja) for ja in rng.beta(2, 2, 200)]
   paths = [tmp_path / "good.png", tmp_path / "poor.png"]
   for rows, path in zip((good, poor), paths, strict=True):
-    assert report.write_ja_histogram(rows, str(path)) == (640, 440)
+    assert report.write_ja_histogram(rows, str(path), melanoma_diagnosis="melanoma") == (640, 440)
   images = [np.asarray(Image.open(path).convert("RGB")) for path in paths]
   assert images[0].shape == (440, 640, 3)
   assert not np.array_equal(images[0], images[1])
@@ -87,5 +109,12 @@ def test_histogram_png(tmp_path):
 def test_histogram_adds_melanoma_panels_for_labelled_data(tmp_path):
   rows = [_row("melanoma", 0.55), _row("benign", 0.9), _row("benign", 1.0)]
   path = tmp_path / "ja.png"
-  assert report.write_ja_histogram(rows, str(path), bins=10) == (3 * 640, 440)
+  size = report.write_ja_histogram(rows, str(path), bins=10, melanoma_diagnosis="melanoma")
+  assert size == (3 * 640, 440)
   assert Image.open(path).size == (3 * 640, 440)
+
+
+def test_histogram_has_one_panel_for_a_dataset_without_a_melanoma_class(tmp_path):
+  rows = [_row("melanoma", 0.55), _row("benign", 0.9)]
+  path = tmp_path / "ja.png"
+  assert report.write_ja_histogram(rows, str(path), melanoma_diagnosis=None) == (640, 440)

@@ -14,7 +14,7 @@ any of them unchanged:
 | `original_mask` | `Image(shape=(None, None, 1))`, uint8 | downsized configs: the full-size mask |
 
 `original_mask` exists only where `image` and `mask` were downsized, so that
-scores at the original resolution (SPEC §1, challenge protocol) can be
+scores at the original resolution (the challenge protocol, docs/papers.md, "Metrics") can be
 computed from a downsized dataset; where it is absent, `mask` is already at
 the original resolution.
 
@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-# SPEC §1: ground truth is lesion where its value is above 127.
+# Ground truth is lesion where its value is above 127 (docs/papers.md, "Metrics").
 MASK_THRESHOLD = 127
 SUPERVISED_KEYS = ("image", "mask")
 # Quality of downsized images; high, because the models see these pixels.
@@ -59,6 +59,15 @@ def features(
   if with_original_mask:
     feature_map["original_mask"] = tfds.features.Image(shape=(None, None, 1))
   return tfds.features.FeaturesDict(feature_map)
+
+
+class SourceDataError(ValueError):
+  """The user's copy of a dataset is damaged: a file unreadable, incomplete or inconsistent.
+
+  Raised for problems the user fixes by downloading (or extracting) again, never
+  for bugs; the message names the files and says what to do. Missing files are
+  FileNotFoundError instead.
+  """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,12 +124,12 @@ def encode_image_and_mask(
     Encoded image and mask bytes and the original size, as the features take them.
 
   Raises:
-    ValueError: a file is not a readable image, or the mask's size is not the image's.
+    SourceDataError: a file is not a readable image, or the mask's size is not the image's.
   """
   image = _open(image_bytes, image_file)
   mask_image = _open(mask_bytes, mask_file)
   if image.size != mask_image.size:
-    raise ValueError(
+    raise SourceDataError(
       f"The mask {mask_file} is {_size_text(mask_image.size)} but its image {image_file} is "
       f"{_size_text(image.size)}; a mask must have its image's size. The files were "
       f"modified or mixed with another release's: {mask_file.remedy}."
@@ -167,8 +176,8 @@ def _load(image: Image.Image, source: SourceFile) -> Image.Image:
   return image
 
 
-def _unreadable(source: SourceFile, error: Exception) -> ValueError:
-  return ValueError(
+def _unreadable(source: SourceFile, error: Exception) -> SourceDataError:
+  return SourceDataError(
     f"Cannot read the image {source}: {type(error).__name__}: {error}. The file is corrupt or "
     f"truncated; {source.remedy}."
   )

@@ -136,7 +136,7 @@ def test_images_not_stored_as_published_are_re_encoded_as_asked():
 
 
 def test_a_size_mismatch_names_both_files_and_sizes():
-  with pytest.raises(ValueError) as error:
+  with pytest.raises(lesion_features.SourceDataError) as error:
     _encode(_encoded(_smooth_image(30, 40), "JPEG"), _encoded(_disc_mask(40, 30), "PNG"))
   message = str(error.value)
   assert str(IMAGE_FILE) in message and str(MASK_FILE) in message
@@ -147,6 +147,6 @@ def test_a_size_mismatch_names_both_files_and_sizes():
 @pytest.mark.parametrize("max_size", [None, 16])
 def test_a_corrupt_image_names_its_file(max_size):
   jpeg = _encoded(_smooth_image(30, 40), "JPEG")
-  with pytest.raises(ValueError) as error:
+  with pytest.raises(lesion_features.SourceDataError) as error:
     _encode(jpeg[: len(jpeg) // 2], _encoded(_disc_mask(30, 40), "PNG"), max_size=max_size)
   assert str(IMAGE_FILE) in str(error.value) and "download Images.zip again" in str(error.value)

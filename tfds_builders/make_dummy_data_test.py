@@ -4,15 +4,14 @@ import zipfile
 
 from etils import epath
 
-from tfds_builders import make_dummy_data
-
-DATASETS = ("isic2016", "isic2017", "isic2018", "ph2")
+import tfds_builders
+from tfds_builders import make_dummy_data, manual_lesion_builder
 
 
 def _files(builders_dir: epath.Path) -> dict[str, bytes]:
-  """relative path -> bytes of every file under the four dummy_data/ folders."""
+  """relative path -> bytes of every file under the dummy_data/ folders."""
   files = {}
-  for dataset in DATASETS:
+  for dataset in make_dummy_data.datasets_with_dummy_data():
     root = builders_dir / dataset / "dummy_data"
     for folder, _, names in root.walk():
       for name in names:
@@ -42,3 +41,13 @@ def test_the_committed_dummy_data_is_the_scripts_output(tmp_path):
       assert _zip_listing(written_dir / path) == _zip_listing(make_dummy_data.BUILDERS_DIR / path)
     elif path.endswith((".csv", ".txt")):
       assert written[path] == committed[path], path
+
+
+def test_every_manual_builder_has_dummy_data_and_only_they_do():
+  manual = {
+    name
+    for name, builder in tfds_builders.BUILDERS.items()
+    if issubclass(builder, manual_lesion_builder.ManualLesionBuilder)
+  }
+  assert set(make_dummy_data.datasets_with_dummy_data()) == manual
+  assert manual >= {"isic2016", "isic2017", "isic2018", "ph2"}

@@ -4,9 +4,10 @@ ISIC 2016, 2017, 2018 and PH2 cannot be downloaded by a program; their
 builders read the archives the user put in the TFDS manual directory
 (`<data_dir>/downloads/manual/`, so `~/tensorflow_datasets/downloads/manual/`
 by default, unless `download_config=tfds.download.DownloadConfig(
-manual_dir=...)` says otherwise). A builder subclasses `ManualLesionBuilder` and says where its
-examples are (`_find_examples`); this module checks what it found and builds
-the examples:
+manual_dir=...)` says otherwise). A builder subclasses `ManualLesionBuilder` and
+says where its examples are (`_find_examples`), or `IsicBuilder`, which finds
+them from the names of each split's ISIC archives; this module checks what it
+found and builds the examples:
 
 - every required file is in the manual directory, else an error naming each
   missing file and the directory;
@@ -18,6 +19,9 @@ the examples:
   with `allow_count_mismatch=True`;
 - images and masks are readable and of equal size (checked while building,
   see `lesion_features.encode_image_and_mask`).
+
+A damaged or inconsistent download is `lesion_features.SourceDataError`, a
+missing file FileNotFoundError; either message names the files and the fix.
 
 Everything that needs only the archives' listings is checked before the first
 example is built, so a wrong download fails in seconds, not after an hour of
@@ -37,7 +41,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from tfds_builders import lesion_features
+from tfds_builders import lesion_builder, lesion_features
 
 # ISIC file names, matched against a member's base name, case-insensitively
 # (2016 masks end in `_Segmentation.png`, later ones in `_segmentation.png`).
@@ -98,48 +102,40 @@ class ExampleFiles:
   mask: lesion_features.SourceFile
 
 
-class ManualLesionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class ManualLesionBuilder(lesion_builder.LesionBuilder, skip_registration=True):
   """A lesion dataset built from archives in the TFDS manual directory.
 
-  Subclasses set `DIAGNOSES`, `OFFICIAL_SPLIT_SIZES`, `IMAGE_FORMAT`,
-  `HOMEPAGE`, `MANUAL_DOWNLOAD_INSTRUCTIONS`, `BUILDER_CONFIGS` and
-  `_find_examples`.
+  Subclasses set `DIAGNOSES`, `MELANOMA_DIAGNOSIS`, `OFFICIAL_SPLIT_SIZES`,
+  `IMAGE_FORMAT`, `HOMEPAGE`, `MANUAL_DOWNLOAD_INSTRUCTIONS`, `BUILDER_CONFIGS`
+  and `_find_examples` (`IsicBuilder` sets most of them for ISIC challenge
+  data).
   """
 
-  DIAGNOSES: ClassVar[tuple[str, ...]]
-  # Number of images of each split as published; also the splits' order.
+  # Number of images of each split as published; also the splits' names and order.
   OFFICIAL_SPLIT_SIZES: ClassVar[dict[str, int]]
   # How images that cannot be stored as published are encoded ("JPEG" or "PNG").
   IMAGE_FORMAT: ClassVar[str]
   HOMEPAGE: ClassVar[str]
+  DEFAULT_CONFIG_NAME = "original"
 
-  def __init__(
-    self,
-    *,
-    allow_count_mismatch: bool = False,
-    file_format: str | tfds.core.FileFormat | None = None,
-    **kwargs,
-  ):
+  def __init__(self, *, allow_count_mismatch: bool = False, **kwargs):
     """Builder of one config.
 
     Args:
       allow_count_mismatch: build even when a split's number of images is not
         the official one (a partial or extended download); by default that is
         an error, because it usually means a wrong or damaged archive.
-      file_format: as for any TFDS builder; array_record unless given.
-      **kwargs: as for any TFDS builder (data_dir, config, version).
+      **kwargs: as for any TFDS builder (data_dir, config, version, file_format).
     """
-    super().__init__(file_format=file_format, **kwargs)
+    super().__init__(**kwargs)
     self._allow_count_mismatch = allow_count_mismatch
     # TFDS re-creates pickled builders from this; without it the option
     # would be lost in worker processes.
     self._original_state["allow_count_mismatch"] = allow_count_mismatch
-    # TFDS writes tfrecord unless told otherwise, and those files need
-    # TensorFlow to read. Default to array_record instead, unless a format
-    # was asked for or the dataset is already on disk in its own format
-    # (`info.initialized` means it was restored from there).
-    if file_format is None and not self.info.initialized:
-      self.info.set_file_format(tfds.core.FileFormat.ARRAY_RECORD, override=True)
+
+  @classmethod
+  def split_names(cls) -> tuple[str, ...]:
+    return tuple(cls.OFFICIAL_SPLIT_SIZES)
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
@@ -211,7 +207,7 @@ def files_by_id(
   (`isic_0000000` -> `ISIC_0000000`) by upper-casing their letters.
 
   Raises:
-    ValueError: two files have the same id.
+    SourceDataError: two files have the same id.
   """
   found: dict[str, list[str]] = collections.defaultdict(list)
   for name in names:
@@ -224,7 +220,7 @@ def files_by_id(
   duplicated = {file_id: sorted(paths) for file_id, paths in found.items() if len(paths) > 1}
   if duplicated:
     listed = "\n".join(f"  {file_id}: {paths}" for file_id, paths in sorted(duplicated.items()))
-    raise ValueError(
+    raise lesion_features.SourceDataError(
       f"{container} holds more than one file for these ids:\n{listed}\n"
       f"Each id must appear once; {lesion_features.SourceFile(container, '').remedy}."
     )
@@ -242,7 +238,7 @@ def zip_files_by_id(
     with zipfile.ZipFile(archive) as opened:
       names = [info.filename for info in opened.infolist() if not info.is_dir()]
   except (zipfile.BadZipFile, OSError) as error:
-    raise ValueError(
+    raise lesion_features.SourceDataError(
       f"Cannot read the zip archive {archive}: {error}. It is damaged or incompletely "
       f"downloaded; download {archive.name} again."
     ) from error
@@ -258,7 +254,7 @@ def pair_images_and_masks(
   """(id, image, mask) for every id, sorted; every image needs a mask and every mask an image.
 
   Raises:
-    ValueError: listing the images without a mask and the masks without an image.
+    SourceDataError: listing the images without a mask and the masks without an image.
   """
   without_mask = sorted(images.keys() - masks.keys())
   without_image = sorted(masks.keys() - images.keys())
@@ -268,7 +264,7 @@ def pair_images_and_masks(
       problems.append(f"images in {images_from} without a mask in {masks_from}: {without_mask}")
     if without_image:
       problems.append(f"masks in {masks_from} without an image in {images_from}: {without_image}")
-    raise ValueError(
+    raise lesion_features.SourceDataError(
       "Every image needs exactly one mask and every mask one image; found "
       + "; ".join(problems)
       + ". The two archives (or folders) belong to different downloads or one is incomplete; "
@@ -282,14 +278,14 @@ def label_of(file_id: str, labels: Mapping[str, str], labels_from: str) -> str:
   try:
     return labels[file_id]
   except KeyError:
-    raise ValueError(
+    raise lesion_features.SourceDataError(
       f"No diagnosis for {file_id} in {labels_from}. The label file does not match the "
       "images; download it again (it must be the one published with the images)."
     ) from None
 
 
 def check_unique_ids(examples: Mapping[str, Sequence[ExampleFiles]]) -> None:
-  """Raises ValueError if an id is in more than one split (ids key the examples)."""
+  """Raises SourceDataError if an id is in more than one split (ids key the examples)."""
   splits_of: dict[str, list[str]] = collections.defaultdict(list)
   for split, found in examples.items():
     for example in found:
@@ -297,7 +293,7 @@ def check_unique_ids(examples: Mapping[str, Sequence[ExampleFiles]]) -> None:
   repeated = {file_id: splits for file_id, splits in splits_of.items() if len(splits) > 1}
   if repeated:
     listed = "\n".join(f"  {file_id}: {splits}" for file_id, splits in sorted(repeated.items()))
-    raise ValueError(
+    raise lesion_features.SourceDataError(
       f"These ids are in more than one split:\n{listed}\n"
       "An archive was put under another split's name; check the file names."
     )
@@ -309,7 +305,7 @@ def check_split_sizes(
   official: Mapping[str, int],
   allow_count_mismatch: bool,
 ) -> None:
-  """Raises ValueError, or only warns if allowed, when a split's size is not the official one."""
+  """Raises SourceDataError (only warns if allowed) when a split's size is not the official one."""
   mismatched = {split: found for split, found in examples.items() if len(found) != official[split]}
   if not mismatched:
     return
@@ -325,7 +321,7 @@ def check_split_sizes(
       listed,
     )
     return
-  raise ValueError(
+  raise lesion_features.SourceDataError(
     f"{dataset_and_config}: splits of unofficial size:\n{listed}\n"
     "The archives are incomplete, modified or from another release; download them again. "
     "To build from them anyway, pass allow_count_mismatch=True: "
@@ -351,7 +347,9 @@ class SourceFileReader(contextlib.AbstractContextManager):
       return self._archives[source.container].read(source.name)
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
       # BadZipFile: a CRC mismatch; zlib.error: a corrupt compressed stream.
-      raise ValueError(f"Cannot read {source}: {error}. It is damaged; {source.remedy}.") from error
+      raise lesion_features.SourceDataError(
+        f"Cannot read {source}: {error}. It is damaged; {source.remedy}."
+      ) from error
 
   def __exit__(self, *exc_info):
     for archive in self._archives.values():
@@ -391,7 +389,7 @@ def find_isic_examples(
 
   Raises:
     FileNotFoundError: naming every missing file.
-    ValueError: a damaged archive, a duplicated id, an image without a mask
+    SourceDataError: a damaged archive, a duplicated id, an image without a mask
       or the reverse, or an id without a label.
   """
   require_files(manual_dir, [name for files in splits.values() for name in files.names], dataset)
@@ -411,3 +409,55 @@ def find_isic_examples(
       for (file_id, image, mask), diagnosis in zip(pairs, diagnoses, strict=True)
     ]
   return examples
+
+
+def isic_download_instructions(
+  download_page: str, parts: str, splits: Mapping[str, IsicSplitFiles]
+) -> str:
+  """`MANUAL_DOWNLOAD_INSTRUCTIONS` of an ISIC builder: where to get which files, where to put them.
+
+  Args:
+    download_page: the challenge's data page.
+    parts: which of the challenge's parts (tasks) the files are, as the page names them.
+    splits: each split's files.
+  """
+  names = [name for files in splits.values() for name in files.names]
+  listed = "\n".join(f"    {name}" for name in names)
+  return f"""
+  Download from {download_page} ({parts}) these {len(names)} files
+  and put them as they are (do not extract the zips) in the TFDS manual
+  directory, `<data_dir>/downloads/manual/` (`~/tensorflow_datasets/downloads/manual/`
+  with the default data_dir), or in a directory passed as
+  `download_config=tfds.download.DownloadConfig(manual_dir=...)`:
+
+{listed}
+  """
+
+
+class IsicBuilder(ManualLesionBuilder, skip_registration=True):
+  """An ISIC challenge dataset: per split, a zip of JPEG images, a zip of PNG masks, maybe a CSV.
+
+  Subclasses set `SPLIT_FILES` (whose keys are `OFFICIAL_SPLIT_SIZES`'s),
+  `DIAGNOSES`, `MELANOMA_DIAGNOSIS`, `OFFICIAL_SPLIT_SIZES`, `HOMEPAGE`,
+  `MANUAL_DOWNLOAD_INSTRUCTIONS` (see `isic_download_instructions`), and
+  either `_read_diagnoses` (years with label CSVs) or `UNLABELLED_DIAGNOSIS`.
+  """
+
+  SPLIT_FILES: ClassVar[Mapping[str, IsicSplitFiles]]
+  # The diagnosis of every example, in years that publish no label CSVs.
+  UNLABELLED_DIAGNOSIS: ClassVar[str | None] = None
+  BUILDER_CONFIGS = lesion_configs("JPEG bytes as published")
+  IMAGE_FORMAT = "JPEG"
+
+  def _read_diagnoses(self, csv_path: epath.Path) -> dict[str, str]:
+    """id -> diagnosis name, from one split's label CSV."""
+    raise NotImplementedError
+
+  def _find_examples(self, manual_dir: epath.Path) -> dict[str, list[ExampleFiles]]:
+    return find_isic_examples(
+      manual_dir,
+      self.name,
+      self.SPLIT_FILES,
+      read_labels=self._read_diagnoses,
+      unlabelled_diagnosis=self.UNLABELLED_DIAGNOSIS,
+    )

@@ -36,7 +36,7 @@ def test_mask_suffixes_of_every_year_match():
 
 def test_an_id_twice_in_one_archive_is_an_error():
   names = ["Data/ISIC_0000000.jpg", "Data/copy/ISIC_0000000.jpg"]
-  with pytest.raises(ValueError) as error:
+  with pytest.raises(lesion_features.SourceDataError) as error:
     builder_lib.files_by_id(names, builder_lib.ISIC_IMAGE_PATTERN, "/manual/Data.zip")
   message = str(error.value)
   assert "/manual/Data.zip holds more than one file" in message
@@ -47,7 +47,7 @@ def test_unpaired_images_and_masks_are_both_listed():
   def files(*ids):
     return {file_id: lesion_features.SourceFile("x", file_id) for file_id in ids}
 
-  with pytest.raises(ValueError) as error:
+  with pytest.raises(lesion_features.SourceDataError) as error:
     builder_lib.pair_images_and_masks(files("A", "B"), files("B", "C"), "Data.zip", "Masks.zip")
   message = str(error.value)
   assert "images in Data.zip without a mask in Masks.zip: ['A']" in message
@@ -59,7 +59,7 @@ def test_an_id_in_two_splits_is_an_error():
     source = lesion_features.SourceFile("x", file_id)
     return builder_lib.ExampleFiles(file_id, "unknown", source, source)
 
-  with pytest.raises(ValueError, match=r"ISIC_0000001: \['train', 'test'\]"):
+  with pytest.raises(lesion_features.SourceDataError, match=r"ISIC_0000001: \['train', 'test'\]"):
     builder_lib.check_unique_ids(
       {"train": [example("ISIC_0000001")], "test": [example("ISIC_0000001")]}
     )
@@ -68,7 +68,7 @@ def test_an_id_in_two_splits_is_an_error():
 def test_a_damaged_zip_is_named(tmp_path):
   archive = tmp_path / "ISIC2018_Task1-2_Training_Input.zip"
   archive.write_bytes(b"<html>Not found</html>")
-  with pytest.raises(ValueError) as error:
+  with pytest.raises(lesion_features.SourceDataError) as error:
     builder_lib.zip_files_by_id(archive, builder_lib.ISIC_IMAGE_PATTERN)
   assert str(archive) in str(error.value)
   assert "download ISIC2018_Task1-2_Training_Input.zip again" in str(error.value)
@@ -80,11 +80,9 @@ def test_the_count_option_survives_pickling(tmp_path):
   assert pickle.loads(pickle.dumps(builder))._allow_count_mismatch
 
 
-def test_builders_write_array_record_by_default(tmp_path):
-  for dataset in ("isic2016", "isic2017", "isic2018", "ph2"):
-    builder = tfds.builder(dataset, data_dir=tmp_path)
-    assert builder.builder_config.name == "original"
-    assert builder.info.file_format == tfds.core.FileFormat.ARRAY_RECORD
+def test_manual_builders_default_to_the_original_config(tmp_path):
+  for dataset in testing.MANUAL_DATASETS:
+    assert tfds.builder(dataset, data_dir=tmp_path).builder_config.name == "original"
 
 
 def test_a_user_made_config_builds_at_its_own_size(tmp_path):

@@ -2,9 +2,13 @@
 
 Plain functions for pytest (tfds.testing needs TensorFlow). The broken
 variants of the dummy data are copies in a test's temporary directory; the
-committed `dummy_data/` folders are never modified.
+committed `dummy_data/` folders are never modified. What every manual builder
+must do with its dummy data is tested once, for all of them, in
+`manual_builders_from_dummy_data_test.py`; `conftest.py` builds each
+dataset's dummy data once a session for that and the datasets' own tests.
 """
 
+import dataclasses
 import io
 import shutil
 import zipfile
@@ -15,14 +19,54 @@ import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image
 
-import tfds_builders  # noqa: F401  (registers the builders)
-from tfds_builders import lesion_features
+import tfds_builders
+from tfds_builders import (
+  dummy_lesion_archives,
+  lesion_features,
+  make_dummy_data,
+  manual_lesion_builder,
+)
 
 BUILDERS_DIR = epath.Path(__file__).parent
+CONFIGS = ("original", "max512")
+# The registered datasets built from a manual directory, and those of them from ISIC archives.
+MANUAL_DATASETS = tuple(
+  name
+  for name, builder in tfds_builders.BUILDERS.items()
+  if issubclass(builder, manual_lesion_builder.ManualLesionBuilder)
+)
+ISIC_DATASETS = tuple(
+  name
+  for name in MANUAL_DATASETS
+  if issubclass(tfds_builders.BUILDERS[name], manual_lesion_builder.IsicBuilder)
+)
 
 
 def dummy_data_dir(dataset: str) -> epath.Path:
   return BUILDERS_DIR / dataset / "dummy_data"
+
+
+def dummy_data(dataset: str) -> dummy_lesion_archives.DummyManualData:
+  """What the dataset's dummy-data writer wrote, and where."""
+  found = make_dummy_data.dummy_data_of(dataset)
+  assert found is not None, f"tfds_builders/{dataset}/dummy_data_writer.py is missing"
+  return found
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltDummyData:
+  """A dataset's configs `CONFIGS`, built from its dummy data."""
+
+  data_dir: epath.Path
+  examples: dict[str, dict[str, dict[str, dict]]]  # config -> split -> id -> decoded example
+
+
+def build_dummy_data(dataset: str, data_dir: epath.Path) -> BuiltDummyData:
+  """Builds every config of `CONFIGS` from the dataset's dummy data (tiny splits, so allowed)."""
+  for config in CONFIGS:
+    build(f"{dataset}/{config}", dummy_data_dir(dataset), data_dir, allow_count_mismatch=True)
+  examples = {config: read_examples(f"{dataset}/{config}", data_dir) for config in CONFIGS}
+  return BuiltDummyData(data_dir, examples)
 
 
 def build(
@@ -56,6 +100,34 @@ def copy_dummy_data(dataset: str, destination: epath.Path) -> epath.Path:
   return destination
 
 
+def located(
+  manual_dir: epath.Path, source: lesion_features.SourceFile
+) -> lesion_features.SourceFile:
+  """A dummy file as the builder names it: its container below `manual_dir`."""
+  return lesion_features.SourceFile(str(manual_dir / source.container), source.name)
+
+
+def read_source(manual_dir: epath.Path, source: lesion_features.SourceFile) -> bytes:
+  """The bytes of a zip member or of a file in a folder (container relative to `manual_dir`)."""
+  container = manual_dir / source.container
+  if container.is_dir():
+    return (container / source.name).read_bytes()
+  return zip_member(container, source.name)
+
+
+def replace_source(
+  manual_dir: epath.Path, source: lesion_features.SourceFile, data: bytes | None
+) -> None:
+  """Overwrites a zip member or a file in a folder with `data`; None deletes it."""
+  container = manual_dir / source.container
+  if not container.is_dir():
+    rewrite_zip(container, {source.name: data})
+  elif data is None:
+    (container / source.name).unlink()
+  else:
+    (container / source.name).write_bytes(data)
+
+
 def zip_member(archive: epath.PathLike, member: str) -> bytes:
   with zipfile.ZipFile(archive) as opened:
     return opened.read(member)
@@ -73,15 +145,23 @@ def rewrite_zip(archive: epath.PathLike, changes: Mapping[str, bytes | None]) ->
         rewritten.writestr(info, changes[info.filename])
 
 
-def png(pixels: np.ndarray) -> bytes:
+def image_format(data: bytes) -> str:
+  """The format of an image file as PIL names it ("JPEG", "PNG", "BMP")."""
+  with Image.open(io.BytesIO(data)) as image:
+    return image.format
+
+
+def encoded_like(published: bytes, pixels: np.ndarray) -> bytes:
+  """`pixels` as a file of the format `published` is in (PNG, BMP, ...)."""
   buffer = io.BytesIO()
-  Image.fromarray(pixels).save(buffer, format="PNG")
+  Image.fromarray(pixels).save(buffer, format=image_format(published))
   return buffer.getvalue()
 
 
-def decoded(data: bytes) -> np.ndarray:
+def decoded(data: bytes, mode: str | None = None) -> np.ndarray:
+  """The pixels of an image file, converted to `mode` if given (e.g. a 1-bit mask to "L")."""
   with Image.open(io.BytesIO(data)) as image:
-    return np.asarray(image)
+    return np.asarray(image.convert(mode) if mode else image)
 
 
 def binarised(mask: np.ndarray) -> np.ndarray:

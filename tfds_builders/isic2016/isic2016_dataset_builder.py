@@ -15,10 +15,9 @@ import csv
 import tensorflow_datasets as tfds
 from etils import epath
 
-from tfds_builders import manual_lesion_builder
+from tfds_builders import lesion_features, manual_lesion_builder
 
 DIAGNOSES = ("benign", "malignant")
-OFFICIAL_SPLIT_SIZES = {"train": 900, "test": 379}
 SPLIT_FILES = {
   "train": manual_lesion_builder.IsicSplitFiles(
     images="ISBI2016_ISIC_Part1_Training_Data.zip",
@@ -35,7 +34,7 @@ SPLIT_FILES = {
 _DIAGNOSIS_OF_NUMBER = {0.0: "benign", 1.0: "malignant"}
 
 
-def read_diagnoses(csv_path: epath.Path) -> dict[str, str]:
+def read_isic2016_diagnoses(csv_path: epath.Path) -> dict[str, str]:
   """id -> diagnosis name from a part 3 CSV, in either of its two spellings."""
   diagnoses = {}
   # utf-8-sig: a copy re-saved by a spreadsheet may start with a byte-order mark.
@@ -50,41 +49,27 @@ def read_diagnoses(csv_path: epath.Path) -> dict[str, str]:
     try:
       diagnoses[file_id] = _DIAGNOSIS_OF_NUMBER[float(value)]
     except (KeyError, ValueError):
-      raise ValueError(
+      raise lesion_features.SourceDataError(
         f"{csv_path}: the diagnosis of {file_id} is {value!r}; expected benign, malignant, "
         "0.0 or 1.0. Download the CSV again."
       ) from None
   return diagnoses
 
 
-class Builder(manual_lesion_builder.ManualLesionBuilder):
+class Builder(manual_lesion_builder.IsicBuilder):
   """DatasetBuilder for isic2016."""
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "Initial release."}
-  MANUAL_DOWNLOAD_INSTRUCTIONS = """
-  Download from https://challenge.isic-archive.com/data/#2016 (Part 1 and
-  Part 3 of the ISBI 2016 challenge) these six files and put them as they
-  are (do not extract the zips) in the TFDS manual directory,
-  `<data_dir>/downloads/manual/` (`~/tensorflow_datasets/downloads/manual/`
-  with the default data_dir), or in a directory passed as
-  `download_config=tfds.download.DownloadConfig(manual_dir=...)`:
-
-    ISBI2016_ISIC_Part1_Training_Data.zip
-    ISBI2016_ISIC_Part1_Training_GroundTruth.zip
-    ISBI2016_ISIC_Part1_Test_Data.zip
-    ISBI2016_ISIC_Part1_Test_GroundTruth.zip
-    ISBI2016_ISIC_Part3_Training_GroundTruth.csv
-    ISBI2016_ISIC_Part3_Test_GroundTruth.csv
-  """
-  BUILDER_CONFIGS = manual_lesion_builder.lesion_configs("JPEG bytes as published")
-  DEFAULT_CONFIG_NAME = "original"
+  MANUAL_DOWNLOAD_INSTRUCTIONS = manual_lesion_builder.isic_download_instructions(
+    "https://challenge.isic-archive.com/data/#2016", "Part 1 and Part 3", SPLIT_FILES
+  )
+  SPLIT_FILES = SPLIT_FILES
   DIAGNOSES = DIAGNOSES
-  OFFICIAL_SPLIT_SIZES = OFFICIAL_SPLIT_SIZES
-  IMAGE_FORMAT = "JPEG"
+  # All of ISIC 2016's malignant lesions are melanomas.
+  MELANOMA_DIAGNOSIS = "malignant"
+  OFFICIAL_SPLIT_SIZES = {"train": 900, "test": 379}
   HOMEPAGE = "https://challenge.isic-archive.com/landing/2016/"
 
-  def _find_examples(self, manual_dir: epath.Path):
-    return manual_lesion_builder.find_isic_examples(
-      manual_dir, self.name, SPLIT_FILES, read_labels=read_diagnoses
-    )
+  def _read_diagnoses(self, csv_path: epath.Path) -> dict[str, str]:
+    return read_isic2016_diagnoses(csv_path)

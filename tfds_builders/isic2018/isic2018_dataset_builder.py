@@ -10,12 +10,10 @@ The stored format is array_record, read without TensorFlow through
 """
 
 import tensorflow_datasets as tfds
-from etils import epath
 
 from tfds_builders import manual_lesion_builder
 
 DIAGNOSES = ("unknown",)
-OFFICIAL_SPLIT_SIZES = {"train": 2594, "validation": 100, "test": 1000}
 # The published names of each split's files: `ISIC2018_Task1..._<part>_...`.
 _PUBLISHED_SPLIT_NAMES = {"train": "Training", "validation": "Validation", "test": "Test"}
 SPLIT_FILES = {
@@ -27,34 +25,19 @@ SPLIT_FILES = {
 }
 
 
-class Builder(manual_lesion_builder.ManualLesionBuilder):
+class Builder(manual_lesion_builder.IsicBuilder):
   """DatasetBuilder for isic2018."""
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "Initial release."}
-  MANUAL_DOWNLOAD_INSTRUCTIONS = """
-  Download from https://challenge.isic-archive.com/data/#2018 (Task 1
-  training, validation and test inputs and ground truth) these six files and
-  put them as they are (do not extract them) in the TFDS manual directory,
-  `<data_dir>/downloads/manual/` (`~/tensorflow_datasets/downloads/manual/`
-  with the default data_dir), or in a directory passed as
-  `download_config=tfds.download.DownloadConfig(manual_dir=...)`:
-
-    ISIC2018_Task1-2_Training_Input.zip
-    ISIC2018_Task1_Training_GroundTruth.zip
-    ISIC2018_Task1-2_Validation_Input.zip
-    ISIC2018_Task1_Validation_GroundTruth.zip
-    ISIC2018_Task1-2_Test_Input.zip
-    ISIC2018_Task1_Test_GroundTruth.zip
-  """
-  BUILDER_CONFIGS = manual_lesion_builder.lesion_configs("JPEG bytes as published")
-  DEFAULT_CONFIG_NAME = "original"
+  MANUAL_DOWNLOAD_INSTRUCTIONS = manual_lesion_builder.isic_download_instructions(
+    "https://challenge.isic-archive.com/data/#2018",
+    "Task 1 training, validation and test inputs and ground truth",
+    SPLIT_FILES,
+  )
+  SPLIT_FILES = SPLIT_FILES
   DIAGNOSES = DIAGNOSES
-  OFFICIAL_SPLIT_SIZES = OFFICIAL_SPLIT_SIZES
-  IMAGE_FORMAT = "JPEG"
+  MELANOMA_DIAGNOSIS = None  # Task 1 publishes no diagnoses.
+  UNLABELLED_DIAGNOSIS = "unknown"
+  OFFICIAL_SPLIT_SIZES = {"train": 2594, "validation": 100, "test": 1000}
   HOMEPAGE = "https://challenge.isic-archive.com/landing/2018/"
-
-  def _find_examples(self, manual_dir: epath.Path):
-    return manual_lesion_builder.find_isic_examples(
-      manual_dir, self.name, SPLIT_FILES, unlabelled_diagnosis="unknown"
-    )

@@ -19,11 +19,10 @@ import re
 import tensorflow_datasets as tfds
 from etils import epath
 
-from tfds_builders import manual_lesion_builder
+from tfds_builders import lesion_features, manual_lesion_builder
 
 # Indexed by the table's clinical diagnosis code.
 DIAGNOSES = ("common_nevus", "atypical_nevus", "melanoma")
-OFFICIAL_SPLIT_SIZES = {"train": 200}
 ARCHIVE = "PH2Dataset.rar"
 # The folder `ARCHIVE` extracts to, in the manual directory, and what it holds.
 FOLDER = "PH2Dataset"
@@ -37,7 +36,7 @@ _DIAGNOSIS_COLUMN = "Clinical Diagnosis"
 _DOWNLOAD_PAGE = "https://www.fc.up.pt/addi/ph2%20database.html"
 
 
-def read_diagnoses(table_path: epath.Path) -> dict[str, str]:
+def read_ph2_diagnoses(table_path: epath.Path) -> dict[str, str]:
   """id -> diagnosis name from `PH2_dataset.txt`.
 
   The table's rows start with `||`, which also separates its column groups
@@ -55,7 +54,7 @@ def read_diagnoses(table_path: epath.Path) -> dict[str, str]:
     if header is None:
       header = cells
       if _NAME_COLUMN not in header or _DIAGNOSIS_COLUMN not in header:
-        raise ValueError(
+        raise lesion_features.SourceDataError(
           f"{table_path}: the table's first row has no {_NAME_COLUMN!r} and "
           f"{_DIAGNOSIS_COLUMN!r} columns: {line!r}. Extract {TABLE} from {ARCHIVE} again."
         )
@@ -63,7 +62,7 @@ def read_diagnoses(table_path: epath.Path) -> dict[str, str]:
     file_id = cells[header.index(_NAME_COLUMN)].upper() if len(cells) == len(header) else ""
     code = cells[header.index(_DIAGNOSIS_COLUMN)] if file_id else ""
     if not code.isdigit() or int(code) >= len(DIAGNOSES):
-      raise ValueError(
+      raise lesion_features.SourceDataError(
         f"{table_path}, line {line_number}: expected {len(header)} `||`-separated cells with a "
         f"clinical diagnosis of 0, 1 or 2, got {line!r}. Extract {TABLE} from {ARCHIVE} again."
       )
@@ -110,9 +109,9 @@ class Builder(manual_lesion_builder.ManualLesionBuilder):
   then be deleted.
   """
   BUILDER_CONFIGS = manual_lesion_builder.lesion_configs("BMP pixels, stored as PNG")
-  DEFAULT_CONFIG_NAME = "original"
   DIAGNOSES = DIAGNOSES
-  OFFICIAL_SPLIT_SIZES = OFFICIAL_SPLIT_SIZES
+  MELANOMA_DIAGNOSIS = "melanoma"
+  OFFICIAL_SPLIT_SIZES = {"train": 200}
   # BMP cannot be stored as published; PNG keeps every pixel.
   IMAGE_FORMAT = "PNG"
   HOMEPAGE = _DOWNLOAD_PAGE
@@ -122,7 +121,7 @@ class Builder(manual_lesion_builder.ManualLesionBuilder):
     if not ((root / TABLE).is_file() and (root / IMAGES_FOLDER).is_dir()):
       raise _missing_folder_error(manual_dir)
     table_path = root / TABLE
-    diagnoses = read_diagnoses(table_path)
+    diagnoses = read_ph2_diagnoses(table_path)
     names = sorted(
       (folder / file_name).relative_to(root).as_posix()
       for folder, _, file_names in (root / IMAGES_FOLDER).walk()

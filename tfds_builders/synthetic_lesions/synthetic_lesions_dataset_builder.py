@@ -1,8 +1,9 @@
 """synthetic_lesions: dermoscopy-like images with exact lesion masks, drawn from a seed.
 
 Stands in for the ISIC and PH2 datasets in tests and in the default run
-(SPEC §3): nothing to download, and the features are the ISIC builders' own
-(`lesion_features.features`), so every pipeline and model reads it unchanged.
+(docs/papers.md, "Datasets and splits"): nothing to download, and the
+features are the ISIC builders' own (`lesion_features.features`), so every
+pipeline and model reads it unchanged.
 
 Example `index` of split `split` is drawn from
 `np.random.default_rng([seed, split_index, index])`, `split_index` being the
@@ -20,7 +21,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from tfds_builders import lesion_features
+from tfds_builders import lesion_builder, lesion_features
 from tfds_builders.synthetic_lesions import render
 
 SPLITS = ("train", "validation", "test")
@@ -104,7 +105,7 @@ def _png(pixels: np.ndarray) -> bytes:
   return buffer.getvalue()
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(lesion_builder.LesionBuilder):
   """DatasetBuilder for synthetic_lesions."""
 
   VERSION = tfds.core.Version("1.0.0")
@@ -147,15 +148,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     ),
   ]
   DEFAULT_CONFIG_NAME = "default"
+  DIAGNOSES = DIAGNOSES
+  MELANOMA_DIAGNOSIS = "melanoma"
 
-  def __init__(self, *, file_format: str | tfds.core.FileFormat | None = None, **kwargs):
-    super().__init__(file_format=file_format, **kwargs)
-    # TFDS writes tfrecord unless told otherwise, and those files need
-    # TensorFlow to read. Default to array_record instead, unless a format
-    # was asked for or the dataset is already on disk in its own format
-    # (`info.initialized` means it was restored from there).
-    if file_format is None and not self.info.initialized:
-      self.info.set_file_format(tfds.core.FileFormat.ARRAY_RECORD, override=True)
+  @classmethod
+  def split_names(cls) -> tuple[str, ...]:
+    return SPLITS
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(

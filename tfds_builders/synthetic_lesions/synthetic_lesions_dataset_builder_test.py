@@ -120,14 +120,9 @@ def test_stored_examples_are_the_rendered_ones(examples):
       assert example["diagnosis"] == int(drawn.is_melanoma)
 
 
-def test_tensorflow_is_never_imported(examples):
+def test_synthetic_builder_never_imports_tensorflow(examples):
   del examples  # Built and read by now.
   assert "tensorflow" not in sys.modules
-
-
-def test_the_builder_writes_array_record_by_default(tmp_path):
-  builder = tfds.builder("synthetic_lesions/tiny", data_dir=tmp_path)
-  assert builder.info.file_format == tfds.core.FileFormat.ARRAY_RECORD
 
 
 def test_a_user_made_config_builds_and_reads(tmp_path):
