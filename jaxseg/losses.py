@@ -1,4 +1,4 @@
-"""The five papers' segmentation losses (SPEC section 2).
+"""The five papers' segmentation losses (docs/papers.md, "Losses").
 
 Every loss is `fn(logits, labels, weights=None) -> float32 scalar`:
 
@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+
+from jaxseg.errors import ConfigError
 
 Loss = Callable[..., jax.Array]
 
@@ -190,4 +192,4 @@ def get_loss(name: str) -> Loss:
   try:
     return LOSSES[name]
   except KeyError:
-    raise KeyError(f"Unknown loss {name!r}; known losses: {', '.join(LOSSES)}.") from None
+    raise ConfigError(f"Unknown loss {name!r}; known losses: {', '.join(LOSSES)}.") from None

@@ -1,4 +1,4 @@
-"""ISIC segmentation metrics from per-image confusion counts (SPEC section 1).
+"""ISIC segmentation metrics from per-image confusion counts (docs/papers.md, "Metrics").
 
 Everything is derived from four integers per image (tp, fp, fn, tn), so an
 evaluation over thousands of large images keeps no masks in memory, and the

@@ -4,33 +4,23 @@ Every postprocessor is `fn(prob) -> bool [H, W]` on a numpy probability map
 [H, W] or [H, W, 1] (a model's foreground probability, at input or original
 resolution), so any model's evaluation can pick one by name:
 
-  none            prob >= 0.5, the metrics' plain threshold (SPEC §1)
-  dual_threshold  paper 003's dual-threshold method (SPEC §4.4)
+  none            prob >= 0.5, the metrics' plain threshold (docs/papers.md, "Metrics")
+  dual_threshold  paper 003's dual-threshold method (Sec. III-A)
 
-Dual threshold (`dual_threshold(prob, high=0.8, low=0.5)`):
-1. Lesion centre: threshold at `high`; among the connected components take
-   the one of largest *mass*, mass being the sum of the probabilities over
-   the component's pixels (the paper's "region that has the largest mass");
-   its probability-weighted centroid (centre of mass) is the lesion centre.
-2. Threshold at `low` and fill holes. A hole is a background region not
-   connected to the image border; filling them all is what the paper's
-   "filling small holes with morphological dilation" converges to, and
-   labelling the background gives the result in one pass, where
-   scipy.ndimage.binary_fill_holes iterates dilations (slow on big maps).
-3. Keep the component of the filled mask that contains the centre (the
-   pixel nearest to it, i.e. the centre rounded); if none does, the one with
-   the smallest Euclidean distance from the centre to its nearest pixel (ties:
-   the first such pixel in raster order). If nothing reaches `high`, keep the
-   filled component of largest mass (same definition; filled holes count with
-   their own, lower, probabilities). If nothing reaches `low`, the mask is
-   empty.
+Dual threshold (`dual_threshold(prob, high=0.8, low=0.5)`; the paper's rule
+and our reading of it: docs/papers.md, "cdnn (paper 003)"):
+1. Lesion centre: the probability-weighted centroid of the component at
+   >= `high` with the largest mass (sum of probabilities).
+2. Threshold at >= `low` and fill every hole (background not connected to
+   the border), by labelling the background in one pass.
+3. Keep the filled component containing the centre (the centre rounded);
+   else the one whose nearest pixel is closest to it (ties: first in raster
+   order). Nothing at `high`: the filled component of largest mass (filled
+   holes count with their own probabilities). Nothing at `low`: empty.
 
-Both thresholds are inclusive (>=), as the metrics' 0.5 threshold is.
-Foreground components are 8-connected; background regions, for the hole
-filling, 4-connected (the complementary pair, so a closed 8-connected ring
-encloses a hole even where it only touches diagonally). When the filled mask
-has a single component, that component is the answer under every rule above,
-so the centre is not computed at all.
+Foreground components are 8-connected, background regions 4-connected. When
+the filled mask has a single component it is the answer under every rule
+above, so the centre is not computed at all.
 
 Cost: everything runs on the bounding box of the `low` mask with
 scipy.ndimage labelling and whole-array numpy reductions, no Python loop over
@@ -42,6 +32,8 @@ from collections.abc import Callable
 
 import numpy as np
 from scipy import ndimage
+
+from jaxseg.errors import ConfigError
 
 Postprocessor = Callable[[np.ndarray], np.ndarray]
 
@@ -169,6 +161,6 @@ def get_postprocessor(name: str) -> Postprocessor:
   try:
     return POSTPROCESSORS[name]
   except KeyError:
-    raise KeyError(
+    raise ConfigError(
       f"Unknown postprocessor {name!r}; known postprocessors: {', '.join(POSTPROCESSORS)}."
     ) from None

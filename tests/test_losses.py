@@ -17,7 +17,7 @@ def _sigmoid(x):
 
 
 # Reference implementations: one image at a time, float64, written from the
-# papers' equations (with the SPEC's choice of constants) rather than from
+# papers' equations (with the constants chosen in docs/papers.md, "Losses") rather than from
 # jaxseg.losses.
 
 

@@ -1,4 +1,7 @@
-"""Dual-threshold post-processing (paper 003, SPEC §4.4) on hand-built probability maps."""
+"""Dual-threshold post-processing on hand-built probability maps.
+
+Paper 003, Sec. III-A; the rules: docs/papers.md, "cdnn (paper 003)".
+"""
 
 import ml_dtypes
 import numpy as np

@@ -1,13 +1,16 @@
 """Colour-space channels on the host: RGB -> HSV and CIELAB L, vectorised numpy.
 
-cdnn (paper 003, SPEC §4.4) feeds the network 7 channels, RGB, HSV and the
-CIELAB lightness L, each scaled to [0, 1]. The conversions follow the
+cdnn (paper 003, Sec. II; docs/papers.md, "cdnn (paper 003)") feeds the
+network 7 channels, RGB, HSV and the CIELAB lightness L, each scaled to
+[0, 1]. The conversions follow the
 conventions of `skimage.color.rgb2hsv` / `colorsys.rgb_to_hsv` (H = hue / 360,
 S and V in [0, 1]) and `skimage.color.rgb2lab` (sRGB gamma linearisation, D65
 white, L in [0, 100]; here divided by 100), without depending on either.
 """
 
 import numpy as np
+
+from jaxseg.errors import ConfigError
 
 # space name -> number of channels. "rgb8" (uint8 RGB, normalised on the
 # device) is handled by the pipeline and never converted here.
@@ -22,7 +25,7 @@ _KAPPA = 24389.0 / 27.0  # (29/3)^3
 
 def _check_space(space: str) -> None:
   if space not in _CHANNELS:
-    raise KeyError(f"Unknown colour space {space!r}; choose from {sorted(COLOUR_SPACES)}.")
+    raise ConfigError(f"Unknown colour space {space!r}; choose from {sorted(COLOUR_SPACES)}.")
 
 
 def num_channels(space: str) -> int:

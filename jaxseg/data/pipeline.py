@@ -12,6 +12,7 @@ import grain
 import numpy as np
 
 from jaxseg.data import colour, transforms
+from jaxseg.errors import ConfigError
 
 # input.colour_space: "rgb8" sends uint8 RGB to the device (normalised there);
 # the others are float32 [0, 1] channels computed on the host (colour.py).
@@ -78,8 +79,8 @@ class Augment(grain.transforms.RandomMap):
   Each enabled augmentation is applied independently with probability 1/2:
   flips, rotation by U[0, rotate_degrees], shift by up to `shift_fraction` of
   the height/width, scaling about the centre by U[scale_range] and sharpening
-  (rmsm applies these online rather than precomputing copies, SPEC §4.3;
-  cdnn adds shifts and scaling, §4.4).
+  (rmsm applies these online rather than precomputing copies; cdnn adds
+  shifts and scaling; docs/papers.md, "rmsm (paper 002)", "cdnn (paper 003)").
   """
 
   hflip: bool
@@ -147,7 +148,7 @@ def make_augment(input_config) -> Augment:
 def colour_space(input_config) -> str:
   space = input_config.colour_space
   if space not in COLOUR_SPACES:
-    raise KeyError(f"Unknown colour space {space!r}; choose from {sorted(COLOUR_SPACES)}.")
+    raise ConfigError(f"Unknown colour space {space!r}; choose from {sorted(COLOUR_SPACES)}.")
   return space
 
 

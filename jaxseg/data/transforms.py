@@ -8,6 +8,8 @@ the device, inside the jitted steps.
 import numpy as np
 from PIL import Image, ImageFilter
 
+from jaxseg.errors import ConfigError
+
 RESIZE_METHODS = {
   "nearest": Image.Resampling.NEAREST,
   "bilinear": Image.Resampling.BILINEAR,
@@ -37,7 +39,7 @@ def resize(
   (ulffn: "resize the shorter side to 512, centre crop").
   """
   if method not in RESIZE_METHODS:
-    raise KeyError(f"Unknown resize method {method!r}; choose from {sorted(RESIZE_METHODS)}.")
+    raise ConfigError(f"Unknown resize method {method!r}; choose from {sorted(RESIZE_METHODS)}.")
   height, width = size
   resized_height, resized_width = height, width
   if crop:
@@ -68,7 +70,7 @@ def normalize(images, normalization: str):
   channel count; "imagenet" has RGB statistics and needs exactly 3 channels.
   """
   if normalization not in NORMALIZATIONS:
-    raise KeyError(
+    raise ConfigError(
       f"Unknown normalization {normalization!r}; choose from {sorted(NORMALIZATIONS)}."
     )
   if np.issubdtype(np.dtype(images.dtype), np.integer):
