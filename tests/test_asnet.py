@@ -1,63 +1,31 @@
-"""ASNet (paper 004): shared-kernel ASM, scale-aware fusion, Table 2 switches, training."""
+"""ASNet (paper 004): shared-kernel ASM, scale-aware fusion, Table 2 switches, backbone."""
 
 import flax
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-from jaxseg.losses import get_loss
 from jaxseg.models import asnet
 from jaxseg.models.asnet import ASNet
 from jaxseg.models.blocks import BN_EPSILON
 from jaxseg.models.convert_torchvision import torchvision_to_flax
 from jaxseg.models.pretrained import load_pretrained_resnet
-from tests.test_resnet import _synthetic_state_dict
+from tests.model_testing import (
+  abstract_model_variables,
+  abstract_params,
+  abstract_variables,
+  count_parameters,
+  numpy_variables,
+  param_shapes,
+  synthetic_torchvision_state_dict,
+)
 
 TINY = {"resnet_depth": 18, "resnet_width": 8}  # c5 has 64 channels, SAM's C/2 is 32
 
 
-def _abstract(model, height=64, width=64):
-  return jax.eval_shape(
-    lambda: model.init(jax.random.key(0), jnp.zeros((1, height, width, 3)), train=False)
-  )
-
-
-def _params(model, height=64, width=64):
-  return _abstract(model, height, width)["params"]
-
-
-def _count(tree) -> int:
-  return sum(x.size for x in jax.tree.leaves(tree))
-
-
-def _shapes(tree) -> dict:
-  return {path: leaf.shape for path, leaf in flax.traverse_util.flatten_dict(tree).items()}
-
-
 def _variables(module, *inputs, seed=0, **kwargs):
-  """Variables of `module` filled from numpy (no slow CPU init compile; see test_rmsm).
-
-  Kernels are lecun-normal, biases and BatchNorm statistics random so that the
-  references see every one of them, and beta is 0.4 so the ASM's fused branch
-  reaches its output (at beta's init, 0, the ASM ignores its branches).
-  """
-  abstract = jax.eval_shape(lambda: module.init(jax.random.key(0), *inputs, **kwargs))
-  rng = np.random.default_rng(seed)
-
-  def fill(path, leaf):
-    name = path[-1].key
-    if name == "kernel":
-      fan_in = int(np.prod(leaf.shape[:-1]))
-      return (rng.normal(size=leaf.shape) / np.sqrt(fan_in)).astype(np.float32)
-    if name in ("scale", "var"):
-      return rng.uniform(0.5, 1.5, leaf.shape).astype(np.float32)
-    if name == "beta":
-      return np.full(leaf.shape, 0.4, np.float32)
-    return 0.1 * rng.normal(size=leaf.shape).astype(np.float32)  # biases, BN means
-
-  return jax.tree_util.tree_map_with_path(fill, abstract)
+  """numpy-filled variables with beta 0.4 (at its init, 0, the ASM ignores its branches)."""
+  return numpy_variables(module, *inputs, seed=seed, constants={"beta": 0.4}, **kwargs)
 
 
 def _random(shape, seed):
@@ -125,7 +93,7 @@ def test_asm_shares_one_kernel_across_dilations_and_matches_numpy(share):
   params = variables["params"]
 
   # Exactly one (3, 3, C, C) kernel, and no other 3x3 outside the SAMs.
-  shapes = _shapes(params)
+  shapes = param_shapes(params)
   square = [path for path, shape in shapes.items() if shape == (3, 3, 8, 8)]
   assert square == [("shared_conv", "kernel")]
   assert [
@@ -177,28 +145,30 @@ def _without(params, *paths):
 
 
 def test_each_table2_switch_removes_exactly_its_part():
-  full = _params(ASNet(**TINY))
+  full = abstract_params(ASNet(**TINY))
   assert set(full["asm"]) == {"shared_conv", "bn_0", "bn_1", "bn_2", "sam_1", "sam_2"} | {
     "project",
     "beta",
   }
-  baseline = _params(ASNet(**TINY, use_asm=False))
-  assert _shapes(baseline) == _without(full, ("asm",))
-  no_sa = _params(ASNet(**TINY, scale_aware_fusion=False))
-  assert _shapes(no_sa) == _without(full, ("asm", "sam_1"), ("asm", "sam_2"))
-  shared = _params(ASNet(**TINY, share_sam_weights=True))
-  assert _shapes(shared) == _without(full, ("asm", "sam_2"))
-  assert _count(full["asm"]["sam_2"]) == _count(full["asm"]["sam_1"])
-  no_di = _params(ASNet(**TINY, asm_dilations=(1, 1, 1)))
-  assert _shapes(no_di) == _shapes(full)
+  baseline = abstract_params(ASNet(**TINY, use_asm=False))
+  assert param_shapes(baseline) == _without(full, ("asm",))
+  no_sa = abstract_params(ASNet(**TINY, scale_aware_fusion=False))
+  assert param_shapes(no_sa) == _without(full, ("asm", "sam_1"), ("asm", "sam_2"))
+  shared = abstract_params(ASNet(**TINY, share_sam_weights=True))
+  assert param_shapes(shared) == _without(full, ("asm", "sam_2"))
+  assert count_parameters(full["asm"]["sam_2"]) == count_parameters(full["asm"]["sam_1"])
+  no_di = abstract_params(ASNet(**TINY, asm_dilations=(1, 1, 1)))
+  assert param_shapes(no_di) == param_shapes(full)
 
   # Extra decoder blocks: one BasicBlock at each level's input width, nothing else.
-  wide = _params(ASNet(**TINY, use_asm=False, decoder_extra_blocks=2))
-  extra = {p: s for p, s in _shapes(wide).items() if "extra" in "/".join(p)}
-  assert {p: s for p, s in _shapes(wide).items() if p not in extra} == _shapes(baseline)
+  wide = abstract_params(ASNet(**TINY, use_asm=False, decoder_extra_blocks=2))
+  extra = {p: s for p, s in param_shapes(wide).items() if "extra" in "/".join(p)}
+  assert {p: s for p, s in param_shapes(wide).items() if p not in extra} == param_shapes(baseline)
   widths = {"decoder_4": 64, "decoder_3": 32, "decoder_2": 16, "decoder_1": 8}
   assert {(p[0], p[1]) for p in extra} == {(d, f"extra_{i}") for d in widths for i in range(2)}
-  assert _count(wide) - _count(baseline) == sum(2 * (18 * c * c + 4 * c) for c in widths.values())
+  assert count_parameters(wide) - count_parameters(baseline) == sum(
+    2 * (18 * c * c + 4 * c) for c in widths.values()
+  )
 
 
 def test_asm_without_dilation_changes_outputs_not_parameters():
@@ -206,7 +176,7 @@ def test_asm_without_dilation_changes_outputs_not_parameters():
   dilated = asnet.AdaptiveScaleModule()
   plain = asnet.AdaptiveScaleModule(dilations=(1, 1, 1))
   variables = _variables(dilated, x, train=False)
-  assert _shapes(variables) == _shapes(_abstract_vars(plain, x))
+  assert param_shapes(variables) == param_shapes(abstract_variables(plain, x, train=False))
   out_dilated = dilated.apply(variables, x, train=False)
   out_plain, state = plain.apply(
     variables, x, train=False, capture_intermediates=True, mutable=["intermediates"]
@@ -221,10 +191,6 @@ def test_asm_without_dilation_changes_outputs_not_parameters():
     dilations=(1, 1, 1),
   )
   np.testing.assert_allclose(out_plain, expected, rtol=1e-4, atol=1e-4)
-
-
-def _abstract_vars(module, *inputs):
-  return jax.eval_shape(lambda: module.init(jax.random.key(0), *inputs, train=False))
 
 
 def test_asm_without_scale_aware_fusion_averages_the_branches():
@@ -248,7 +214,7 @@ def test_asm_without_scale_aware_fusion_averages_the_branches():
 
 def test_paper_width_parameter_counts_and_baseline_wide_within_two_percent():
   def count(**kwargs):
-    return _count(_params(ASNet(**kwargs), 192, 256))
+    return count_parameters(abstract_params(ASNet(**kwargs), 192, 256))
 
   counts = {
     "asnet": count(),
@@ -262,67 +228,15 @@ def test_paper_width_parameter_counts_and_baseline_wide_within_two_percent():
   assert abs(counts["baseline_wide"] / counts["asnet"] - 1) < 0.02, counts
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
-def test_output_shape_and_dtype(dtype):
-  model = ASNet(resnet_width=8, dtype=dtype)  # ResNet34, the paper's depth
-  images = jnp.asarray(_random((2, 64, 96, 3), 5))
-  abstract = _abstract(model, 64, 96)
-  assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(abstract))  # float32 params
-  variables = _variables(model, images, train=False)
-
-  @jax.jit
-  def forward(variables, images):
-    return model.apply(variables, images, train=True, mutable=["batch_stats"])
-
-  outputs, updates = forward(variables, images)
-  assert outputs["logits"].shape == (2, 64, 96, 1)
-  assert outputs["logits"].dtype == jnp.float32
-  assert np.all(np.isfinite(outputs["logits"]))
-  assert float(np.std(outputs["logits"])) > 0
-  assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(updates))
-
-
 def test_input_size_must_be_a_multiple_of_32():
   with pytest.raises(ValueError, match="ASNet needs H and W divisible by 32; got 48x64"):
-    _abstract(ASNet(**TINY), 48, 64)
-
-
-def test_a_few_adam_steps_lower_the_bce_dice_loss():
-  model = ASNet(resnet_depth=18, resnet_width=4)
-  yy, xx = np.mgrid[:64, :64]
-  masks = np.stack([(yy - 24) ** 2 + (xx - 32) ** 2 < 200, (yy - 40) ** 2 + (xx - 28) ** 2 < 300])
-  # Dark lesions on a bright, noisy background, as in the synthetic data set.
-  images = np.where(masks[..., None], -1.0, 1.0) + 0.3 * _random((2, 64, 64, 3), 6)
-  images, masks = jnp.asarray(images, jnp.float32), jnp.asarray(masks, jnp.float32)
-  variables = _variables(model, images, train=False)
-  params, batch_stats = variables["params"], variables["batch_stats"]
-  tx = optax.adam(3e-2)
-  opt_state = tx.init(params)
-  loss_fn = get_loss("bce_dice")
-
-  @jax.jit
-  def step(params, batch_stats, opt_state):
-    def compute(params):
-      outputs, updates = model.apply(
-        {"params": params, "batch_stats": batch_stats}, images, train=True, mutable=["batch_stats"]
-      )
-      return loss_fn(outputs["logits"], masks), updates["batch_stats"]
-
-    (loss, batch_stats), grads = jax.value_and_grad(compute, has_aux=True)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), batch_stats, opt_state, loss
-
-  losses_seen = []
-  for _ in range(8):
-    params, batch_stats, opt_state, loss = step(params, batch_stats, opt_state)
-    losses_seen.append(float(loss))
-  assert losses_seen[-1] < 0.85 * losses_seen[0], losses_seen
+    abstract_params(ASNet(**TINY), 48, 64)
 
 
 def test_pretrained_backbone_round_trips(tmp_path):
   model = ASNet(resnet_width=8)
-  abstract = _abstract(model)
-  filled = _variables(model, jnp.zeros((1, 64, 64, 3)), train=False, seed=7)
+  abstract = abstract_model_variables(model, 64)
+  filled = _variables(model, np.zeros((1, 64, 64, 3), np.float32), train=False, seed=7)
   # A fake converted checkpoint made from the model's own backbone subtree.
   own = {
     f"{collection}/{'/'.join(path)}": np.asarray(leaf)
@@ -342,8 +256,10 @@ def test_pretrained_backbone_round_trips(tmp_path):
         assert isinstance(leaf, jax.ShapeDtypeStruct), key
 
   # A converted torchvision ResNet34 of the same width fits the backbone exactly.
-  converted = torchvision_to_flax(_synthetic_state_dict(34, width=8))
+  converted = torchvision_to_flax(synthetic_torchvision_state_dict(34, width=8))
   _, loaded = load_pretrained_resnet(abstract, converted)
   assert len(loaded) == len(own)
   with pytest.raises(KeyError):  # a ResNet-18 checkpoint does not fit ResNet34
-    load_pretrained_resnet(abstract, torchvision_to_flax(_synthetic_state_dict(18, width=8)))
+    load_pretrained_resnet(
+      abstract, torchvision_to_flax(synthetic_torchvision_state_dict(18, width=8))
+    )

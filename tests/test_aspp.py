@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxseg.models.blocks import ASPP
+from tests.model_testing import abstract_variables, count_parameters, numpy_variables
 
 
 def _aspp_parameter_formula(in_channels, features, projection, num_rates):
@@ -20,7 +21,7 @@ def _aspp_parameter_formula(in_channels, features, projection, num_rates):
 def test_aspp_shape_and_branches():
   aspp = ASPP(features=8, projection_features=12, atrous_rates=(1, 2, 3))
   x = jax.random.normal(jax.random.key(0), (2, 9, 11, 5))
-  variables = aspp.init(jax.random.key(1), x, train=False)
+  variables = numpy_variables(aspp, x, train=False)
   assert set(variables["params"]) == {
     "conv1x1",
     "atrous_0",
@@ -29,8 +30,7 @@ def test_aspp_shape_and_branches():
     "image_pooling",
     "projection",
   }
-  count = sum(v.size for v in jax.tree.leaves(variables["params"]))
-  assert count == _aspp_parameter_formula(5, 8, 12, 3)
+  assert count_parameters(variables["params"]) == _aspp_parameter_formula(5, 8, 12, 3)
   out, updates = aspp.apply(variables, x, train=True, mutable=["batch_stats"])
   assert out.shape == (2, 9, 11, 12)
   assert set(updates["batch_stats"]) == set(variables["params"])
@@ -44,16 +44,15 @@ def test_aspp_full_size_parameter_count(projection, expected):
   in_channels = 2048 if projection == 256 else 1024
   assert _aspp_parameter_formula(in_channels, 256, projection, 3) == expected
   aspp = ASPP(projection_features=projection)
-  variables = jax.eval_shape(
-    lambda: aspp.init(jax.random.key(0), jnp.zeros((1, 8, 8, in_channels)), train=False)
-  )
-  assert sum(v.size for v in jax.tree.leaves(variables["params"])) == expected
+  inputs = jax.ShapeDtypeStruct((1, 8, 8, in_channels), jnp.float32)
+  variables = abstract_variables(aspp, inputs, train=False)
+  assert count_parameters(variables["params"]) == expected
 
 
 def test_aspp_bfloat16_and_dropout():
   aspp = ASPP(features=4, projection_features=4, dropout_rate=0.5, dtype=jnp.bfloat16)
   x = jnp.ones((1, 8, 8, 3))
-  variables = aspp.init(jax.random.key(0), x, train=False)
+  variables = numpy_variables(aspp, x, train=False)
   out, _ = aspp.apply(
     variables, x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(1)}
   )

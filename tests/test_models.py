@@ -1,25 +1,122 @@
-"""U-Net shapes, parameter count, dtype handling and the output helper."""
+"""The model contract (jaxseg.models.registry) for every registered model; U-Net specifics.
+
+`test_registered_model_follows_the_contract` runs once per name in `MODELS`, at
+the small configuration `SMALL_CONFIGS` gives it: a new model is covered once
+it has a row there.
+"""
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxseg.models import create_model, foreground_probability
+from jaxseg.models import MODELS, create_model, foreground_probability
+from jaxseg.models.convert_torchvision import torchvision_to_flax
+from jaxseg.models.pretrained import load_pretrained_resnet
+from tests.model_testing import (
+  abstract_params,
+  abstract_variables,
+  count_parameters,
+  lesion_batch,
+  numpy_variables,
+  synthetic_torchvision_state_dict,
+  train_steps,
+)
 
 
-def _param_count(variables):
-  return sum(x.size for x in jax.tree.leaves(variables["params"]))
+class SmallConfig(NamedTuple):
+  kwargs: dict  # tiny widths: a fast compile on CPU
+  channels: int  # input channels
+  loss: str  # the paper's loss
+  parameters: int  # pinned at these kwargs and channels
 
 
-def test_unet_output_shape_and_batch_stats():
-  model = create_model("unet", base_width=4, depth=3)
-  variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 48, 3)), train=False)
-  outputs, updates = model.apply(
-    variables, jnp.ones((2, 32, 48, 3)), train=True, mutable=["batch_stats"]
+SMALL_CONFIGS = {
+  "asnet": SmallConfig({"resnet_depth": 18, "resnet_width": 4}, 3, "bce_dice", 73_144),
+  "cca": SmallConfig({"resnet_depth": 18, "resnet_width": 4, "width": 8}, 3, "wbce_dice", 55_966),
+  "cdnn": SmallConfig({"base_width": 2}, 7, "jaccard_distance", 79_353),  # RGB+HSV+L input
+  "rmsm": SmallConfig({"base_width": 4}, 3, "dice_focal", 68_778),
+  "ulffn": SmallConfig({"base_width": 4}, 3, "cross_entropy", 309_059),
+  "unet": SmallConfig({"base_width": 4, "depth": 3}, 3, "bce_dice", 30_541),
+}
+# Divisible by every model's total stride (asnet's 32); not square, so H and W cannot swap.
+BATCH, HEIGHT, WIDTH = 2, 32, 64
+
+
+def test_every_registered_model_has_a_small_test_config():
+  assert set(SMALL_CONFIGS) == set(MODELS), "add a SMALL_CONFIGS row for every registered model"
+
+
+def _check_outputs(outputs, where: str):
+  heads = set(outputs)
+  assert "logits" in heads and all(h == "logits" or h.startswith("aux_") for h in heads), where
+  channels = outputs["logits"].shape[-1]
+  assert channels in (1, 2), where
+  for head, logits in outputs.items():
+    assert logits.shape == (BATCH, HEIGHT, WIDTH, channels), (where, head)
+    assert logits.dtype == jnp.float32, (where, head)
+    assert np.all(np.isfinite(logits)), (where, head)
+
+
+def _float32_leaves(tree) -> bool:
+  return all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(tree))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_registered_model_follows_the_contract(name):
+  config = SMALL_CONFIGS[name]
+  model = create_model(name, **config.kwargs)
+  bfloat16_model = create_model(name, **config.kwargs, dtype=jnp.bfloat16)
+  images, masks = lesion_batch(BATCH, HEIGHT, WIDTH, config.channels)
+
+  # Init: float32 params and BatchNorm statistics, the pinned count; bfloat16 changes neither.
+  declared = abstract_variables(model, images, train=False)
+  assert set(declared) == {"params", "batch_stats"}
+  assert _float32_leaves(declared)
+  assert count_parameters(declared["params"]) == config.parameters
+  declared_bfloat16 = abstract_variables(bfloat16_model, images, train=False)
+  assert jax.tree.map(lambda x: x.shape, declared_bfloat16) == jax.tree.map(
+    lambda x: x.shape, declared
   )
-  assert outputs["logits"].shape == (2, 32, 48, 1)
-  assert jax.tree.structure(updates["batch_stats"]) == jax.tree.structure(variables["batch_stats"])
+  assert _float32_leaves(declared_bfloat16)
+  with pytest.raises(ValueError, match="divisible by"):
+    abstract_variables(model, jnp.zeros((1, HEIGHT + 4, WIDTH, config.channels)), train=False)
+
+  # An ImageNet ResNet encoder is the "backbone" submodule that pretrained weights fill.
+  if "resnet_depth" in MODELS[name].__dataclass_fields__:
+    weights = synthetic_torchvision_state_dict(model.resnet_depth, model.resnet_width)
+    _, loaded = load_pretrained_resnet(declared, torchvision_to_flax(weights))
+    backbone_leaves = sum(len(jax.tree.leaves(declared[c]["backbone"])) for c in declared)
+    assert len(loaded) == backbone_leaves
+
+  # Training mode: outputs, running statistics updated, the paper's loss falls.
+  variables = numpy_variables(model, images, train=False)
+  run = train_steps(model, variables, images, masks, config.loss, steps=10, learning_rate=2e-2)
+  _check_outputs(run.first_outputs, "train")
+  assert np.all(np.isfinite(run.losses)) and run.losses[-1] < 0.95 * run.losses[0], run.losses
+  assert jax.tree.structure(run.batch_stats) == jax.tree.structure(variables["batch_stats"])
+  assert _float32_leaves(run.batch_stats) and _float32_leaves(run.params)
+  moved = jax.tree.map(
+    lambda before, after: not np.allclose(before, after), variables["batch_stats"], run.batch_stats
+  )
+  unchanged = [
+    jax.tree_util.keystr(p) for p, m in jax.tree_util.tree_leaves_with_path(moved) if not m
+  ]
+  assert not unchanged, f"BatchNorm statistics not updated by training: {unchanged}"
+
+  # Inference with the same float32 variables, computed in float32 and in bfloat16.
+  trained = {"params": run.params, "batch_stats": run.batch_stats}
+  float32_outputs, bfloat16_outputs = jax.jit(
+    lambda v: (model.apply(v, images, train=False), bfloat16_model.apply(v, images, train=False))
+  )(trained)
+  _check_outputs(float32_outputs, "float32 inference")
+  _check_outputs(bfloat16_outputs, "bfloat16 inference")
+  difference = np.abs(bfloat16_outputs["logits"] - float32_outputs["logits"])
+  scale = np.abs(float32_outputs["logits"]).mean()
+  # bfloat16 did compute (not 0); its 8-bit mantissa moves these logits by up to ~2% on average.
+  assert 0 < difference.mean() < 0.05 * scale, (difference.mean(), scale)
 
 
 def _unet_parameter_formula(widths=(64, 128, 256, 512, 1024)):
@@ -37,25 +134,7 @@ def _unet_parameter_formula(widths=(64, 128, 256, 512, 1024)):
 
 def test_unet_parameter_count_pinned():
   assert _unet_parameter_formula() == 31_037_633
-  model = create_model("unet")
-  shapes = jax.eval_shape(
-    lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)
-  )
-  assert _param_count(shapes) == 31_037_633
-
-
-def test_unet_rejects_indivisible_input():
-  model = create_model("unet", base_width=4, depth=3)
-  with pytest.raises(ValueError, match="divisible by 8"):
-    model.init(jax.random.key(0), jnp.zeros((1, 30, 32, 3)), train=False)
-
-
-def test_unet_bfloat16_forward():
-  model = create_model("unet", base_width=4, depth=2, dtype=jnp.bfloat16)
-  variables = model.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)), train=False)
-  assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(variables["params"]))
-  logits = model.apply(variables, jnp.ones((1, 16, 16, 3)), train=False)["logits"]
-  assert logits.dtype == jnp.float32 and np.isfinite(logits).all()
+  assert count_parameters(abstract_params(create_model("unet"))) == 31_037_633
 
 
 def test_foreground_probability():

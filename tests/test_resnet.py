@@ -1,8 +1,8 @@
 """ResNet backbone: feature sizes, pinned parameter counts, torchvision conversion.
 
 The torchvision parity tests run only where torch and torchvision are installed
-(SPEC §5); everything else builds torchvision-shaped state dicts from the known
-layout with numpy.
+(docs/papers.md, "Pretrained weights"); everything else builds
+torchvision-shaped state dicts from the known layout with numpy.
 """
 
 import flax.linen as nn
@@ -14,64 +14,11 @@ import pytest
 from jaxseg.models.convert_torchvision import infer_depth, torchvision_to_flax
 from jaxseg.models.pretrained import load_pretrained_resnet
 from jaxseg.models.resnet import ResNet, resolve_stage_dilations
-
-# Blocks per stage, written out here (not imported) so the synthetic state dicts
-# check the model against torchvision's layout rather than against itself.
-_TORCHVISION_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
-
-
-def _torchvision_shapes(depth: int, width: int = 64) -> dict[str, tuple[int, ...]]:
-  """torchvision's resnet{depth} state-dict keys and shapes (fc included)."""
-  bottleneck = depth >= 50
-  expansion = 4 if bottleneck else 1
-  shapes = {"conv1.weight": (width, 3, 7, 7)}
-
-  def batch_norm(name, channels):
-    for field in ("weight", "bias", "running_mean", "running_var"):
-      shapes[f"{name}.{field}"] = (channels,)
-    shapes[f"{name}.num_batches_tracked"] = ()
-
-  batch_norm("bn1", width)
-  in_planes = width
-  for stage, num_blocks in enumerate(_TORCHVISION_BLOCKS[depth]):
-    planes = width * 2**stage
-    for index in range(num_blocks):
-      block = f"layer{stage + 1}.{index}"
-      if bottleneck:
-        shapes[f"{block}.conv1.weight"] = (planes, in_planes, 1, 1)
-        shapes[f"{block}.conv2.weight"] = (planes, planes, 3, 3)
-        shapes[f"{block}.conv3.weight"] = (planes * 4, planes, 1, 1)
-        for i, channels in ((1, planes), (2, planes), (3, planes * 4)):
-          batch_norm(f"{block}.bn{i}", channels)
-      else:
-        shapes[f"{block}.conv1.weight"] = (planes, in_planes, 3, 3)
-        shapes[f"{block}.conv2.weight"] = (planes, planes, 3, 3)
-        batch_norm(f"{block}.bn1", planes)
-        batch_norm(f"{block}.bn2", planes)
-      if index == 0 and (stage > 0 or in_planes != planes * expansion):
-        shapes[f"{block}.downsample.0.weight"] = (planes * expansion, in_planes, 1, 1)
-        batch_norm(f"{block}.downsample.1", planes * expansion)
-      in_planes = planes * expansion
-  shapes["fc.weight"] = (1000, in_planes)
-  shapes["fc.bias"] = (1000,)
-  return shapes
-
-
-def _synthetic_state_dict(depth: int, width: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
-  rng = np.random.default_rng(seed)
-  state = {}
-  for key, shape in _torchvision_shapes(depth, width).items():
-    if key.endswith("num_batches_tracked"):
-      state[key] = np.asarray(7, dtype=np.int64)
-    elif key.endswith("running_var"):
-      state[key] = rng.uniform(0.5, 1.5, shape).astype(np.float32)
-    else:
-      state[key] = rng.standard_normal(shape).astype(np.float32)
-  return state
-
-
-def _param_count(variables) -> int:
-  return sum(x.size for x in jax.tree.leaves(variables["params"]))
+from tests.model_testing import (
+  count_parameters,
+  synthetic_torchvision_state_dict,
+  torchvision_shapes,
+)
 
 
 def _init_shapes(model, size=64):
@@ -161,7 +108,7 @@ def test_first_block_of_dilated_stage_uses_previous_dilation():
 )
 def test_parameter_counts_match_torchvision(depth, torchvision_total, fc):
   expected = torchvision_total - fc
-  synthetic = _torchvision_shapes(depth)
+  synthetic = torchvision_shapes(depth)
   counted = sum(
     int(np.prod(shape))
     for key, shape in synthetic.items()
@@ -169,9 +116,9 @@ def test_parameter_counts_match_torchvision(depth, torchvision_total, fc):
   )
   assert counted == torchvision_total  # The synthetic layout is torchvision's.
   _, variables = _init_shapes(ResNet(depth=depth), size=32)
-  assert _param_count(variables) == expected
+  assert count_parameters(variables["params"]) == expected
   _, dilated = _init_shapes(ResNet(depth=depth, output_stride=8), size=32)
-  assert _param_count(dilated) == expected
+  assert count_parameters(dilated["params"]) == expected
 
 
 def test_bfloat16_forward():
@@ -193,7 +140,7 @@ def test_bfloat16_forward():
 
 
 def test_mapping_drops_fc_and_counters_and_transposes():
-  state = _synthetic_state_dict(18, width=8)
+  state = synthetic_torchvision_state_dict(18, width=8)
   converted = torchvision_to_flax(state)
   assert int(converted.pop("meta/depth")) == 18
   assert not any("fc" in key or "num_batches" in key for key in converted)
@@ -209,9 +156,9 @@ def test_mapping_drops_fc_and_counters_and_transposes():
 
 
 def test_mapping_errors():
-  state = _synthetic_state_dict(18, width=4)
+  state = synthetic_torchvision_state_dict(18, width=4)
   assert infer_depth(state) == 18
-  assert infer_depth(_synthetic_state_dict(50, width=4)) == 50
+  assert infer_depth(synthetic_torchvision_state_dict(50, width=4)) == 50
   with pytest.raises(ValueError, match="ResNet-18, but depth 34"):
     torchvision_to_flax(state, depth=34)
   with pytest.raises(KeyError, match="module.conv1.weight"):
@@ -244,7 +191,7 @@ def _check_loaded(variables, converted, prefix):
 
 
 def test_round_trip_full_resnet18_through_npz(tmp_path):
-  state = _synthetic_state_dict(18)
+  state = synthetic_torchvision_state_dict(18)
   path = tmp_path / "resnet18.npz"
   np.savez(path, **torchvision_to_flax(state, depth=18))
   # Loading needs only the target shapes, so the full-size model stays abstract.
@@ -264,7 +211,7 @@ def test_round_trip_full_resnet18_through_npz(tmp_path):
 def test_round_trip_into_model_backbone_and_errors():
   model = _Segmenter(depth=50, base_width=4)
   variables = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
-  converted = torchvision_to_flax(_synthetic_state_dict(50, width=4))
+  converted = torchvision_to_flax(synthetic_torchvision_state_dict(50, width=4))
   merged, loaded = load_pretrained_resnet(variables, converted)
   assert all(key.split("/")[1] == "backbone" for key in loaded)
   _check_loaded(merged, converted, prefix="backbone")
@@ -274,7 +221,7 @@ def test_round_trip_into_model_backbone_and_errors():
   assert np.isfinite(jax.jit(model.apply)(merged, jnp.ones((1, 32, 32, 3)))).all()
 
   # Width mismatch: full-size weights into a tiny backbone name the key and both shapes.
-  full = torchvision_to_flax(_synthetic_state_dict(50, width=8))
+  full = torchvision_to_flax(synthetic_torchvision_state_dict(50, width=8))
   with pytest.raises(
     ValueError,
     match=r"'params/conv1/kernel' has shape \(7, 7, 3, 8\).*"
@@ -283,7 +230,9 @@ def test_round_trip_into_model_backbone_and_errors():
     load_pretrained_resnet(variables, full)
   # Depth mismatch: keys differ.
   with pytest.raises(KeyError, match="ResNet-101 does not match"):
-    load_pretrained_resnet(variables, torchvision_to_flax(_synthetic_state_dict(101, width=4)))
+    load_pretrained_resnet(
+      variables, torchvision_to_flax(synthetic_torchvision_state_dict(101, width=4))
+    )
   with pytest.raises(KeyError, match="no backbone at prefix 'encoder'.*'backbone'"):
     load_pretrained_resnet(variables, converted, prefix="encoder")
 

@@ -1,56 +1,13 @@
-"""RMSM dual-attention U-Net (paper 002): shapes, attention modules, Table II switches."""
+"""RMSM dual-attention U-Net (paper 002): attention modules, RMSM block, Table II switches."""
 
-import flax
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-from jaxseg.losses import get_loss
 from jaxseg.models import create_model, rmsm
+from tests.model_testing import abstract_params, count_parameters, numpy_variables, param_shapes
 
 TINY = {"base_width": 8}  # widths 8, 16, 32, bridge 64: every C/16 is at least 1
-
-
-def _params(model, size=32):
-  variables = jax.eval_shape(
-    lambda: model.init(jax.random.key(0), jnp.zeros((1, size, size, 3)), train=False)
-  )
-  return variables["params"]
-
-
-def _count(tree) -> int:
-  return sum(x.size for x in jax.tree.leaves(tree))
-
-
-def _shapes(tree) -> dict:
-  return {path: leaf.shape for path, leaf in flax.traverse_util.flatten_dict(tree).items()}
-
-
-def _variables(module, *inputs, seed=0, **kwargs):
-  """Variables of `module` filled from numpy: lecun-normal kernels, small random biases.
-
-  On this suite's CPU settings `module.init` compiles one random initialiser per
-  parameter shape and costs far more than the forward pass; the structure comes
-  from `jax.eval_shape` instead. Non-zero biases also make the reference checks
-  see every bias.
-  """
-  abstract = jax.eval_shape(lambda: module.init(jax.random.key(0), *inputs, **kwargs))
-  rng = np.random.default_rng(seed)
-
-  def fill(path, leaf):
-    name = path[-1].key
-    if name == "kernel":
-      fan_in = int(np.prod(leaf.shape[:-1]))
-      return rng.normal(size=leaf.shape).astype(np.float32) / np.sqrt(fan_in)
-    if name == "bias":
-      return 0.1 * rng.normal(size=leaf.shape).astype(np.float32)
-    if name in ("scale", "var"):
-      return np.ones(leaf.shape, np.float32)
-    return np.zeros(leaf.shape, np.float32)  # BatchNorm bias and mean
-
-  return jax.tree_util.tree_map_with_path(fill, abstract)
 
 
 # numpy references, float64 throughout.
@@ -116,7 +73,7 @@ def _random(shape, seed):
 def test_df_ram_matches_numpy_reference(pooling):
   skip, decoder = _random((2, 8, 8, 32), 0), _random((2, 4, 4, 48), 1)
   module = rmsm.DFRAM(pooling)
-  variables = _variables(module, skip, decoder)
+  variables = numpy_variables(module, skip, decoder)
   got = jax.jit(module.apply)(variables, skip, decoder)
 
   p = _as_numpy(variables["params"])
@@ -138,7 +95,7 @@ def test_df_ram_matches_numpy_reference(pooling):
 def test_ef_ram_matches_numpy_reference():
   x = _random((2, 8, 8, 32), 2)
   module = rmsm.EFRAM()
-  variables = _variables(module, x)
+  variables = numpy_variables(module, x)
   got = jax.jit(module.apply)(variables, x)
 
   p = _as_numpy(variables["params"])
@@ -153,7 +110,7 @@ def test_ef_ram_matches_numpy_reference():
 def test_rmsm_block_downsamples_in_fuse_and_projection_only():
   x = _random((1, 8, 8, 4), 3)
   block = rmsm.RMSMBlock(16, strides=2)
-  variables = _variables(block, x, train=False)
+  variables = numpy_variables(block, x, train=False)
   out = jax.jit(block.apply, static_argnames="train")(variables, x, train=False)
   assert out.shape == (1, 4, 4, 16)
   assert float(out.min()) >= 0.0  # ReLU after the residual sum
@@ -162,19 +119,7 @@ def test_rmsm_block_downsamples_in_fuse_and_projection_only():
   assert params["branch_5x5"]["Conv_0"]["kernel"].shape == (5, 5, 4, 16)
   assert params["fuse"]["kernel"].shape == (1, 1, 48, 16)
   identity = rmsm.RMSMBlock(4)  # same width and stride: identity shortcut
-  assert "projection" not in _variables(identity, x, train=False)["params"]
-
-
-def test_output_has_input_size_for_any_multiple_of_8():
-  model = create_model("rmsm", **TINY)
-  images = jnp.ones((2, 32, 48, 3))
-  variables = _variables(model, images, train=False)
-  outputs = jax.jit(model.apply, static_argnames="train")(variables, images, train=False)
-  assert outputs["logits"].shape == (2, 32, 48, 1)
-  assert outputs["logits"].dtype == jnp.float32
-  assert np.all(np.isfinite(outputs["logits"]))
-  with pytest.raises(ValueError, match="divisible by 8"):
-    _params(model, size=36)
+  assert "projection" not in numpy_variables(identity, x, train=False)["params"]
 
 
 def _without(params, prefix):
@@ -183,26 +128,26 @@ def _without(params, prefix):
 
 @pytest.mark.parametrize("switch,prefix", [("use_df_ram", "df_ram_"), ("use_ef_ram", "ef_ram_")])
 def test_each_attention_switch_removes_exactly_its_modules(switch, prefix):
-  full = _params(create_model("rmsm", **TINY))
-  ablated = _params(create_model("rmsm", **TINY, **{switch: False}))
+  full = abstract_params(create_model("rmsm", **TINY))
+  ablated = abstract_params(create_model("rmsm", **TINY, **{switch: False}))
   assert sorted(name for name in full if name.startswith(prefix)) == [
     f"{prefix}{i}" for i in range(3)
   ]
-  assert _shapes(ablated) == _shapes(_without(full, prefix))
-  assert _count(full) - _count(ablated) == _count(
+  assert param_shapes(ablated) == param_shapes(_without(full, prefix))
+  assert count_parameters(full) - count_parameters(ablated) == count_parameters(
     {k: full[k] for k in full if k.startswith(prefix)}
   )
 
 
 def test_block_switch_swaps_only_the_blocks():
-  rmsm_params = _params(create_model("rmsm", **TINY))
-  unet_params = _params(create_model("rmsm", **TINY, block="unet"))
+  rmsm_params = abstract_params(create_model("rmsm", **TINY))
+  unet_params = abstract_params(create_model("rmsm", **TINY, block="unet"))
   assert set(rmsm_params) == set(unet_params)
   for name in rmsm_params:
     if name.startswith(("encoder_", "decoder_", "bridge")):
       assert "fuse" in rmsm_params[name] and set(unet_params[name]) == {"double_conv"}
     else:  # attention modules and head see the same widths either way
-      assert _shapes(rmsm_params[name]) == _shapes(unet_params[name])
+      assert param_shapes(rmsm_params[name]) == param_shapes(unet_params[name])
 
 
 def test_full_size_parameter_counts():
@@ -211,61 +156,9 @@ def test_full_size_parameter_counts():
     "rmsm_unet": {"use_df_ram": False, "use_ef_ram": False},
     "unet": {"block": "unet", "use_df_ram": False, "use_ef_ram": False},
   }
-  counts = {row: _count(_params(create_model("rmsm", **kw), size=224)) for row, kw in rows.items()}
+  counts = {
+    row: count_parameters(abstract_params(create_model("rmsm", **kw), 224))
+    for row, kw in rows.items()
+  }
   # The paper gives no parameter count; these pin ours (224x224 input, base_width 64).
   assert counts == {"proposed": 16_898_397, "rmsm_unet": 16_803_649, "unet": 7_785_729}
-
-
-def test_bfloat16_forward():
-  model = create_model("rmsm", **TINY, dtype=jnp.bfloat16)
-  images = jnp.ones((2, 32, 32, 3))
-  variables = _variables(model, images, train=False)
-  abstract = jax.eval_shape(lambda: model.init(jax.random.key(0), images, train=False))
-  assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(abstract))  # float32 params
-
-  @jax.jit
-  def forward(variables, images):
-    return model.apply(variables, images, train=True, mutable=["batch_stats"])
-
-  outputs, updates = forward(variables, images)
-  assert outputs["logits"].shape == (2, 32, 32, 1)
-  assert outputs["logits"].dtype == jnp.float32
-  assert np.all(np.isfinite(outputs["logits"]))
-  assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(updates))
-
-
-def test_a_few_adam_steps_lower_the_dice_focal_loss():
-  model = create_model("rmsm", **TINY)
-  rng = np.random.default_rng(0)
-  images = jnp.asarray(rng.normal(size=(2, 32, 32, 3)), jnp.float32)
-  yy, xx = np.mgrid[:32, :32]
-  labels = jnp.asarray(
-    np.stack([(yy - 12) ** 2 + (xx - 16) ** 2 < 64, (yy - 20) ** 2 + (xx - 14) ** 2 < 100]),
-    jnp.float32,
-  )
-  variables = _variables(model, images, train=False)
-  params, batch_stats = variables["params"], variables["batch_stats"]
-  tx = optax.adam(1e-2)
-  opt_state = tx.init(params)
-  loss_fn = get_loss("dice_focal")
-
-  @jax.jit
-  def step(params, batch_stats, opt_state):
-    def compute(params):
-      outputs, updates = model.apply(
-        {"params": params, "batch_stats": batch_stats},
-        images,
-        train=True,
-        mutable=["batch_stats"],
-      )
-      return loss_fn(outputs["logits"], labels), updates["batch_stats"]
-
-    (loss, batch_stats), grads = jax.value_and_grad(compute, has_aux=True)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), batch_stats, opt_state, loss
-
-  losses_seen = []
-  for _ in range(8):
-    params, batch_stats, opt_state, loss = step(params, batch_stats, opt_state)
-    losses_seen.append(float(loss))
-  assert losses_seen[-1] < 0.8 * losses_seen[0], losses_seen

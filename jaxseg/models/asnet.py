@@ -1,4 +1,4 @@
-"""ASNet, the adaptive scale network (paper 004; SPEC §4.5).
+"""ASNet, the adaptive scale network (paper 004; docs/papers.md, "asnet (paper 004)").
 
 An ImageNet ResNet34 encoder (c1 = stem at 1/2, c2..c5 = layer1..layer4 at
 1/4..1/32), the adaptive scale module (ASM) on c5, and a light U-shaped decoder
@@ -37,9 +37,9 @@ Table 2 rows are switches of this one model:
                      decoder_extra_blocks=1            bring it to ASNet's parameter count
   ASNet              defaults
 
-Choices beyond the paper (SPEC §4.5 where it decides):
-- The SAM convolutions have biases and no BN (Fig. 3 shows plain convolutions
-  feeding a softmax); the intermediate ReLUs are SPEC's.
+Choices beyond the paper (why: docs/papers.md, "asnet (paper 004)"):
+- The SAM convolutions have biases and no BN (their maps feed a softmax),
+  with ReLUs between them.
 - Two SAMs have separate weights by default; `share_sam_weights` uses the
   first one twice (the authors' later code), dropping `sam_2`'s parameters.
 - The shared kernel starts from the same Kaiming-normal (fan-out) init as the
@@ -49,12 +49,11 @@ Choices beyond the paper (SPEC §4.5 where it decides):
 - Baseline-Wide (footnote 11 gives no details): `decoder_extra_blocks` = n puts
   n ResNet BasicBlocks (conv3x3-BN-ReLU-conv3x3-BN + identity, ReLU) at the
   input of every decoder level, at that level's width (8w, 4w, 2w, w before
-  decoder_4..decoder_1). n = 1 (`BASELINE_WIDE_EXTRA_BLOCKS`) adds 6,270,720
-  parameters at w = 64 against the ASM's 6,044,165: Baseline-Wide has
-  28,519,009 parameters, ASNet 28,292,454 (Baseline-Wide +0.8%), Baseline
-  22,248,289 (ResNet34 backbone 21,284,672).
-- Skips are added and followed by a ReLU, as SPEC writes it (a no-op on the
-  non-negative sums of post-ReLU maps, kept for fidelity).
+  decoder_4..decoder_1). n = 1 (`BASELINE_WIDE_EXTRA_BLOCKS`) gives
+  28,519,009 parameters at w = 64 against ASNet's 28,292,454 (the counts:
+  docs/papers.md, "asnet (paper 004)").
+- Skips are added and followed by a ReLU (a no-op on the non-negative sums
+  of post-ReLU maps, kept for fidelity).
 """
 
 from collections.abc import Sequence
@@ -63,7 +62,15 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import Conv, ConvBNReLU, Dtype, batch_norm, check_input_size
+from jaxseg.errors import ConfigError
+from jaxseg.models.blocks import (
+  ConvBNReLU,
+  Dtype,
+  batch_norm,
+  check_input_size,
+  conv_with_bias,
+  upsample_bilinear2x,
+)
 from jaxseg.models.resnet import BasicBlock, ResNet, kaiming_fan_out
 
 TOTAL_STRIDE = 32
@@ -78,12 +85,6 @@ DECODER_LEVELS = (
   ("decoder_2", "layer1", True),
   ("decoder_1", "stem", True),
 )
-
-
-def upsample2x(x: jax.Array) -> jax.Array:
-  """Bilinear x2 upsampling of NHWC `x` (half-pixel centres, PyTorch align_corners=False)."""
-  batch, height, width, channels = x.shape
-  return jax.image.resize(x, (batch, 2 * height, 2 * width, channels), "bilinear")
 
 
 class SharedDilatedConv(nn.Module):
@@ -122,20 +123,10 @@ class ScaleAwareModule(nn.Module):
   @nn.compact
   def __call__(self, a, b):
     channels = a.shape[-1]
-
-    def conv(features, kernel, name):
-      return Conv(
-        features,
-        (kernel, kernel),
-        padding="SAME",
-        dtype=self.dtype,
-        param_dtype=jnp.float32,
-        name=name,
-      )
-
-    y = nn.relu(conv(channels, 1, "conv1x1")(jnp.concatenate([a, b], axis=-1)))
-    y = nn.relu(conv(max(1, channels // 2), 3, "conv3x3_1")(y))
-    scores = conv(2, 3, "conv3x3_2")(y)
+    both = jnp.concatenate([a, b], axis=-1)
+    y = nn.relu(conv_with_bias(channels, 1, self.dtype, "conv1x1")(both))
+    y = nn.relu(conv_with_bias(max(1, channels // 2), 3, self.dtype, "conv3x3_1")(y))
+    scores = conv_with_bias(2, 3, self.dtype, "conv3x3_2")(y)
     attention = jax.nn.softmax(scores.astype(jnp.float32), axis=-1)
     self.sow("intermediates", "attention", attention)
     attention = attention.astype(self.dtype)
@@ -160,7 +151,7 @@ class AdaptiveScaleModule(nn.Module):
     ]
     if self.scale_aware_fusion:
       if len(branches) != 3:
-        raise ValueError(
+        raise ConfigError(
           f"Scale-aware fusion cascades two SAMs over three branches; got "
           f"asm_dilations={tuple(self.dilations)}. Give three dilations or set "
           "scale_aware_fusion=False."
@@ -189,7 +180,7 @@ class DecoderLevel(nn.Module):
       x = BasicBlock(planes=width, dtype=self.dtype, name=f"extra_{index}")(x, train)
     if self.use_conv3x3:
       x = ConvBNReLU(width, (3, 3), dtype=self.dtype, name="conv3x3")(x, train)
-    x = upsample2x(x)
+    x = upsample_bilinear2x(x)
     x = ConvBNReLU(skip.shape[-1], (1, 1), dtype=self.dtype, name="conv1x1")(x, train)
     return nn.relu(x + skip.astype(self.dtype))
 
@@ -207,7 +198,6 @@ class ASNet(nn.Module):
     share_sam_weights: one SAM used twice instead of two.
     decoder_extra_blocks: residual blocks at the input of every decoder level;
       `BASELINE_WIDE_EXTRA_BLOCKS` with use_asm=False is Baseline-Wide.
-    dtype: compute dtype; parameters stay float32, logits are float32.
   """
 
   resnet_depth: int = 34
@@ -223,7 +213,7 @@ class ASNet(nn.Module):
   def __call__(self, images, train: bool = False):
     check_input_size(images, TOTAL_STRIDE, "ASNet")
     if self.decoder_extra_blocks < 0:
-      raise ValueError(f"decoder_extra_blocks must be >= 0; got {self.decoder_extra_blocks}.")
+      raise ConfigError(f"decoder_extra_blocks must be >= 0; got {self.decoder_extra_blocks}.")
     images = images.astype(self.dtype)
     features = ResNet(
       depth=self.resnet_depth, base_width=self.resnet_width, dtype=self.dtype, name="backbone"
@@ -242,10 +232,10 @@ class ASNet(nn.Module):
         x, features[skip], train
       )
     head_width = max(1, HEAD_WIDTH * self.resnet_width // 64)
-    x = upsample2x(x)
+    x = upsample_bilinear2x(x)
     x = ConvBNReLU(head_width, (1, 1), dtype=self.dtype, name="head_conv1x1")(x, train)
     x = ConvBNReLU(head_width, (3, 3), dtype=self.dtype, name="head_conv3x3")(x, train)
-    logits = Conv(1, (1, 1), dtype=self.dtype, param_dtype=jnp.float32, name="head")(x)
+    logits = conv_with_bias(1, 1, self.dtype, "head")(x)
     return {"logits": logits.astype(jnp.float32)}
 
 
@@ -256,5 +246,4 @@ __all__ = [
   "DecoderLevel",
   "ScaleAwareModule",
   "SharedDilatedConv",
-  "upsample2x",
 ]

@@ -1,15 +1,16 @@
 """Building blocks shared by every model.
 
-Conventions (SPEC §0): NHWC, float32 parameters, compute dtype a module field,
-BatchNorm with epsilon 1e-5 and flax momentum 0.9 so that weights ported from
-PyTorch give identical outputs.
+Conventions (docs/papers.md, "Conventions"): NHWC, float32 parameters,
+compute dtype a module field, BatchNorm with epsilon 1e-5 and flax momentum
+0.9 so that weights ported from PyTorch give identical outputs.
 
-Initialisation follows PyTorch's defaults, which the papers trained with
-(docs/parity.md): `Conv`, `ConvTranspose` and `Dense` are flax's layers with
-PyTorch's default kernel and bias initialisation, and every model builds its
-layers from them (the ResNet encoder has torchvision's own init). flax's
-default (LeCun-normal kernels, zero biases) draws kernels sqrt(3) times
-larger; docs/parity.md has what that changes in training.
+Initialisation follows PyTorch's defaults, the framework of paper 000 and of
+the reference implementations (docs/parity.md): `Conv`, `ConvTranspose` and
+`Dense` are flax's layers with PyTorch's default kernel and bias
+initialisation, and every model builds its layers from them (the ResNet
+encoder has torchvision's own init). flax's default (LeCun-normal kernels,
+zero biases) draws kernels sqrt(3) times larger; docs/parity.md has what that
+changes in training.
 """
 
 import math
@@ -100,30 +101,56 @@ def batch_norm(train: bool, dtype: Dtype = jnp.float32, name: str | None = None)
   )
 
 
-class ConvBNReLU(nn.Module):
-  """Convolution (no bias, BN follows) -> BatchNorm -> ReLU."""
+def conv_with_bias(
+  features: int, kernel: int, dtype: Dtype, name: str | None = None, strides: int = 1
+) -> Conv:
+  """A kxk 'SAME' convolution with bias and float32 parameters (no BatchNorm follows)."""
+  return Conv(
+    features,
+    (kernel, kernel),
+    strides=(strides, strides),
+    padding="SAME",
+    dtype=dtype,
+    param_dtype=jnp.float32,
+    name=name,
+  )
+
+
+def upsample_bilinear2x(x: jax.Array) -> jax.Array:
+  """Bilinear x2 upsampling of NHWC `x` (half-pixel centres, PyTorch align_corners=False)."""
+  batch, height, width, channels = x.shape
+  return jax.image.resize(x, (batch, 2 * height, 2 * width, channels), "bilinear")
+
+
+class ConvNormLayer(nn.Module):
+  """Fields and 'SAME' convolution of a conv + BatchNorm + ReLU layer, in either order."""
 
   features: int
   kernel_size: Sequence[int] = (3, 3)
   strides: Sequence[int] = (1, 1)
   dilation: int = 1
-  activation: bool = True
   dtype: Dtype = jnp.float32
 
-  @nn.compact
-  def __call__(self, x, train: bool):
-    x = Conv(
+  def convolve(self, x, use_bias: bool):
+    return Conv(
       self.features,
       self.kernel_size,
       strides=self.strides,
       kernel_dilation=self.dilation,
       padding="SAME",
-      use_bias=False,
+      use_bias=use_bias,
       dtype=self.dtype,
       param_dtype=jnp.float32,
     )(x)
-    x = batch_norm(train, self.dtype)(x)
-    return nn.relu(x) if self.activation else x
+
+
+class ConvBNReLU(ConvNormLayer):
+  """Convolution (no bias, BN follows) -> BatchNorm -> ReLU."""
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    x = self.convolve(x, use_bias=False)
+    return nn.relu(batch_norm(train, self.dtype)(x))
 
 
 class DoubleConv(nn.Module):
@@ -139,7 +166,7 @@ class DoubleConv(nn.Module):
 
 
 class ASPP(nn.Module):
-  """Atrous spatial pyramid pooling (DeepLabv3; SPEC §4.1 for cca, §4.2 for ulffn).
+  """Atrous spatial pyramid pooling (DeepLabv3; cca and ulffn, see docs/papers.md).
 
   Parallel branches, each `features` channels with BN + ReLU: a 1x1 convolution,
   one 3x3 convolution per atrous rate, and image pooling (global average pool,

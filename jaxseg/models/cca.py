@@ -1,4 +1,4 @@
-"""Cascaded context enhancement network (paper 000; SPEC §4.1).
+"""Cascaded context enhancement network (paper 000; docs/papers.md, "cca (paper 000)").
 
 ResNet encoder at output stride 8 -> ASPP on f4 gives fA. The cascaded context
 aggregation (CCA) module fuses the input image and f1..f4 level by level
@@ -16,7 +16,7 @@ Table 7 rows are the switches `use_cca`, `use_cgl` and `aux_head`:
   +CCA+CGL               (True,  True,  False)
   +CCA+CGL+aux loss      (True,  True,  True)
 
-Choices beyond the paper (SPEC §4.1 where it decides):
+Choices beyond the paper (why: docs/papers.md, "cca (paper 000)"):
 - f_{i,I} is a plain 3x3 convolution (with bias) of the bilinearly resized
   input image, as eq. 2 writes it; f'_i is 1x1 conv + BN + ReLU.
 - Gate masks are 1x1 convolutions (with bias) and a sigmoid, 256 channels.
@@ -30,7 +30,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import ASPP, Conv, ConvBNReLU, Dtype, check_input_size
+from jaxseg.errors import ConfigError
+from jaxseg.models.blocks import ASPP, ConvBNReLU, Dtype, check_input_size, conv_with_bias
 from jaxseg.models.resnet import ResNet
 
 CONTEXT_WIDTH = 256
@@ -43,10 +44,6 @@ def resize_to(x: jax.Array, height: int, width: int) -> jax.Array:
   return jax.image.resize(x, (x.shape[0], height, width, x.shape[3]), "bilinear")
 
 
-def _conv1x1(features: int, dtype: Dtype, name: str | None = None) -> Conv:
-  return Conv(features, (1, 1), dtype=dtype, param_dtype=jnp.float32, name=name)
-
-
 class GateUnit(nn.Module):
   """f_G = f' + a_I * f_I + a_G * g, with a_I, a_G = sigmoid(conv1x1(concat(f', g)))."""
 
@@ -55,8 +52,8 @@ class GateUnit(nn.Module):
   @nn.compact
   def __call__(self, level, image_features, previous):
     both = jnp.concatenate([level, previous], axis=-1)
-    gate_image = nn.sigmoid(_conv1x1(level.shape[-1], self.dtype, "gate_image")(both))
-    gate_context = nn.sigmoid(_conv1x1(level.shape[-1], self.dtype, "gate_context")(both))
+    gate_image = nn.sigmoid(conv_with_bias(level.shape[-1], 1, self.dtype, "gate_image")(both))
+    gate_context = nn.sigmoid(conv_with_bias(level.shape[-1], 1, self.dtype, "gate_context")(both))
     return level + gate_image * image_features + gate_context * previous
 
 
@@ -77,9 +74,9 @@ class CascadedContextAggregation(nn.Module):
       if context is None:
         context = level  # f_{1,G} = f'_1
         continue
-      image_features = Conv(
-        self.width, (3, 3), dtype=self.dtype, param_dtype=jnp.float32, name=f"image_{i + 1}"
-      )(resize_to(images, height, width))
+      image_features = conv_with_bias(self.width, 3, self.dtype, f"image_{i + 1}")(
+        resize_to(images, height, width)
+      )
       context = GateUnit(self.dtype, name=f"gate_{i + 1}")(
         level, image_features, resize_to(context, height, width)
       )
@@ -94,7 +91,7 @@ def position_attention(features: jax.Array, query_chunk: int = 0) -> jax.Array:
     out = jax.nn.dot_product_attention(tokens, tokens, tokens, scale=1.0)
     return out.reshape(features.shape)
   if (height * width) % query_chunk:
-    raise ValueError(f"attention_query_chunk {query_chunk} must divide H*W = {height * width}.")
+    raise ConfigError(f"attention_query_chunk {query_chunk} must divide H*W = {height * width}.")
   queries = tokens.reshape(batch, -1, query_chunk, 1, channels).swapaxes(0, 1)
   out = jax.lax.map(lambda q: jax.nn.dot_product_attention(q, tokens, tokens, scale=1.0), queries)
   return out.swapaxes(0, 1).reshape(features.shape)
@@ -111,7 +108,7 @@ class ContextGuidedLocalAffinity(nn.Module):
     local = aspp_features
     if context is not None:
       both = jnp.concatenate([aspp_features, context], axis=-1)
-      gate = nn.sigmoid(_conv1x1(aspp_features.shape[-1], self.dtype, "gate")(both))
+      gate = nn.sigmoid(conv_with_bias(aspp_features.shape[-1], 1, self.dtype, "gate")(both))
       local = aspp_features + gate * context
     return position_attention(local, self.query_chunk) + aspp_features
 
@@ -164,9 +161,9 @@ class CCANet(nn.Module):
       )
     decoder_input = fused if context is None else jnp.concatenate([context, fused], axis=-1)
     decoded = ConvBNReLU(self.width, dtype=self.dtype, name="decoder")(decoder_input, train)
-    logits = _conv1x1(1, self.dtype, "head")(decoded)
+    logits = conv_with_bias(1, 1, self.dtype, "head")(decoded)
     outputs = {"logits": resize_to(logits, height, width).astype(jnp.float32)}
     if self.aux_head and context is not None:
-      aux = _conv1x1(1, self.dtype, "aux_head")(context)
+      aux = conv_with_bias(1, 1, self.dtype, "aux_head")(context)
       outputs["aux_logits"] = resize_to(aux, height, width).astype(jnp.float32)
     return outputs

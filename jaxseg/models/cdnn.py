@@ -1,4 +1,4 @@
-"""CDNN-29 convolutional-deconvolutional network (paper 003, Yuan & Lo; SPEC §4.4).
+"""CDNN-29 convolutional-deconvolutional network (paper 003, Yuan & Lo).
 
 A plain encoder-decoder without skip connections. Every convolution and
 "deconvolution" is 'same'-padded, stride 1, without bias, followed by BN and
@@ -16,49 +16,30 @@ in `LAYERS`):
   decv-3-1 4x4 128, decv-3-2 3x3 128, ups-3       -> H/2
   decv-4-1 3x3 64, decv-4-2 3x3 32, ups-4         -> H
   dropout, decv-5-1 3x3 16
-  output 1x1 -> 1 logit (with bias; the sigmoid belongs to the loss/metrics)
+  output 1x1 -> 1 logit (with bias)
 
 H and W must be divisible by 16 (the paper uses 192x256). Input channels are
 free: 7 for the paper's RGB+HSV+L input, 3 for the RGB ablation (Tables IV, V).
 Parameters are named after Table I (`conv_1_1`, ..., `decv_5_1`, `output`).
 
-Choices beyond the paper (SPEC §4.4 where it decides):
-- A stride-1 deconvolution (transposed convolution) is a convolution with a
-  flipped kernel, so the "decv" layers are written as convolutions.
-- Conv layers carry no bias because BN follows (Lasagne's `batch_norm`
-  helper removes it likewise); BN is epsilon 1e-5, flax momentum 0.9
-  (SPEC §0), learnable scale and offset.
-- Output layer: SPEC's 1x1 convolution. Table I's flattened text reads
-  "I x3", possibly 1x3; that reading changes only the parameter count (+32)
-  and does not reproduce the paper's count either (below).
-- Dropout p = 0.5 "before conv-4-1 and decv-5-1" (§III-B), i.e. after pool-3
-  and after ups-4. It is active only when `train=True`, and then `apply`
-  needs `rngs={"dropout": key}`.
-- The 4x4 layers (conv-3-2, decv-3-1): an even kernel cannot be centred.
-  flax's 'SAME' pads 1 row/column before and 2 after (XLA's convention,
-  TensorFlow's too), which keeps the size. Lasagne, the paper's library,
-  refuses pad='same' for even kernels (NotImplementedError); its 'half'
-  padding (k // 2 = 2 each side) would give H+1 rows, which the following
-  2x2 pooling floors back, but the decoder's 4x4 layer has no pooling after
-  it, so the authors' exact padding is unknown. We keep 'SAME'.
-- Parameter count at paper size (7 input channels, base_width 16):
-  5,036,865 trainable (conv kernels 5,031,920; BN scale + offset 2 x 2,464
-  = 4,928; output 16 + 1 bias), plus 4,928 BN running statistics in
-  `batch_stats`. This equals Lasagne's trainable count of the same network
-  (batch_norm: beta and gamma trainable, mean and inv_std not; conv b=None).
-  The paper states 5,042,589. No reading of Table I reproduces it: every
-  width is a multiple of 16, so every parameter tensor except the output's
-  single bias has a multiple of 16 entries, and any count is 0 or 1 (mod 16),
-  while 5,042,589 is 13 (mod 16). (Counting BN mean and inv_std as well
-  gives 5,041,793; keeping the conv biases gives 5,039,329 trainable, or
-  5,044,257 with the BN statistics; a 1x3 output adds 32 to any of these.)
-  With the 3-channel RGB input the count is 5,036,289.
+Choices beyond the paper (why: docs/papers.md, "cdnn (paper 003)"):
+- The stride-1 "decv" layers are written as convolutions (the same thing).
+- Conv layers carry no bias because BN follows (as Lasagne's `batch_norm`
+  helper does); BN has a learnable scale and offset.
+- Output layer: a 1x1 convolution (Table I's flattened text reads "I x3").
+- Dropout p = 0.5 "before conv-4-1 and decv-5-1" (Sec. III-B): after pool-3
+  and after ups-4.
+- The 4x4 layers (conv-3-2, decv-3-1) use flax's 'SAME' padding (1 before,
+  2 after); the authors' exact padding is unknown.
+- 5,036,865 trainable parameters at paper size (7 input channels,
+  base_width 16; 5,036,289 with RGB input), plus 4,928 BN statistics; the
+  paper states 5,042,589, which no reading of Table I reproduces.
 """
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import Conv, ConvBNReLU, Dtype, check_input_size
+from jaxseg.models.blocks import ConvBNReLU, Dtype, check_input_size, conv_with_bias
 
 TOTAL_STRIDE = 16
 
@@ -123,5 +104,5 @@ class CDNN(nn.Module):
         x = ConvBNReLU(self.base_width * multiplier, (kernel, kernel), dtype=self.dtype, name=name)(
           x, train
         )
-    logits = Conv(1, (1, 1), dtype=self.dtype, param_dtype=jnp.float32, name="output")(x)
+    logits = conv_with_bias(1, 1, self.dtype, "output")(x)
     return {"logits": logits.astype(jnp.float32)}

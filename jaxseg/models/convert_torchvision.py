@@ -1,6 +1,6 @@
 """Converts a torchvision ResNet checkpoint to a `.npz` the runtime loads without torch.
 
-No weights can be downloaded here (SPEC §5): the ImageNet ResNets come from a
+No weights are downloaded (docs/papers.md, "Pretrained weights"): the ImageNet ResNets come from a
 torchvision checkpoint the user already has. Convert it once, on any machine
 with torch installed:
 

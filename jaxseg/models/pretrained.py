@@ -1,4 +1,6 @@
-"""Loads converted ImageNet ResNet weights into a model's backbone (SPEC §5).
+"""Loads converted ImageNet ResNet weights into a model's backbone.
+
+Where the weights come from: docs/papers.md, "Pretrained weights".
 
 Make the `.npz` once from a torchvision checkpoint (needs torch, only then):
 
@@ -9,11 +11,11 @@ then, after `model.init`:
 
   variables, loaded = load_pretrained_resnet(variables, "resnet50_imagenet.npz")
 
-Models name their `ResNet` submodule `backbone`, so the default prefix finds
-it; a bare `ResNet` uses `prefix=""`. Loading is strict: every array in the
-file must land on a backbone variable of the same shape and every backbone
-variable must be covered, so a depth or width mismatch is an error rather than
-a half-initialised network.
+The default prefix is the backbone name of the model contract
+(`jaxseg.models.registry`); a bare `ResNet` uses `prefix=""`. Loading is
+strict: every array in the file must land on a backbone variable of the same
+shape and every backbone variable must be covered, so a depth or width
+mismatch is an error rather than a half-initialised network.
 """
 
 import os

@@ -1,4 +1,6 @@
-"""ResNet-18/34/50/101 backbones in torchvision's layout (SPEC §4.1, §4.5, §5).
+"""ResNet-18/34/50/101 backbones in torchvision's layout (cca, asnet).
+
+Their ImageNet weights: docs/papers.md, "Pretrained weights".
 
 The layout follows torchvision exactly so that ImageNet weights converted from a
 torchvision checkpoint (`jaxseg.models.convert_torchvision`) give the same
@@ -24,7 +26,7 @@ Output stride and dilation. `output_stride` 32 is the classification network;
 replaces layer4's stride by dilation 2, 8 replaces layer3's stride by dilation 2
 and layer4's by dilation 4. `layer_dilations` overrides that convention with an
 explicit dilation per stage; a stage with dilation > 1 does not stride. CCA's
-"atrous rate = 2" backbone (SPEC §4.1) is
+"atrous rate = 2" backbone (docs/papers.md, "cca (paper 000)") is
 
   ResNet(depth=50, output_stride=8, layer_dilations=(1, 1, 2, 2))
 
@@ -52,6 +54,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxseg.errors import ConfigError
 from jaxseg.models.blocks import Dtype, batch_norm
 
 # Blocks per stage, as in torchvision's resnet18/34/50/101 constructors.
@@ -73,7 +76,9 @@ DEEPLAB_DILATIONS: dict[int, tuple[int, int, int, int]] = {
 kaiming_fan_out = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
-def _conv(features: int, kernel: int, stride: int, dilation: int, dtype: Dtype, name: str):
+def _torchvision_conv(
+  features: int, kernel: int, stride: int, dilation: int, dtype: Dtype, name: str
+):
   """A bias-free convolution padded like torchvision's (dilation * (k - 1) / 2 each side)."""
   pad = dilation * (kernel - 1) // 2
   return nn.Conv(
@@ -90,8 +95,8 @@ def _conv(features: int, kernel: int, stride: int, dilation: int, dtype: Dtype, 
   )
 
 
-class BasicBlock(nn.Module):
-  """Two 3x3 convolutions with BN; ResNet-18/34's block (expansion 1)."""
+class ResidualBlock(nn.Module):
+  """The fields and shortcut both torchvision blocks share; subclasses compute the branch."""
 
   planes: int
   stride: int = 1
@@ -99,50 +104,47 @@ class BasicBlock(nn.Module):
   dilation: int = 1
   downsample: bool = False
   dtype: Dtype = jnp.float32
+
+  def add_shortcut(self, branch, x, train: bool):
+    """ReLU(branch + x), x through a strided 1x1 conv + BN when `downsample`."""
+    shortcut = x
+    if self.downsample:
+      shortcut = _torchvision_conv(
+        self.planes * self.expansion, 1, self.stride, 1, self.dtype, "downsample_conv"
+      )(x)
+      shortcut = batch_norm(train, self.dtype, name="downsample_bn")(shortcut)
+    return nn.relu(branch + shortcut)
+
+
+class BasicBlock(ResidualBlock):
+  """Two 3x3 convolutions with BN; ResNet-18/34's block (expansion 1)."""
 
   expansion = 1
 
   @nn.compact
   def __call__(self, x, train: bool):
-    shortcut = x
-    y = _conv(self.planes, 3, self.stride, self.first_dilation, self.dtype, "conv1")(x)
+    y = _torchvision_conv(self.planes, 3, self.stride, self.first_dilation, self.dtype, "conv1")(x)
     y = nn.relu(batch_norm(train, self.dtype, name="bn1")(y))
-    y = _conv(self.planes, 3, 1, self.dilation, self.dtype, "conv2")(y)
+    y = _torchvision_conv(self.planes, 3, 1, self.dilation, self.dtype, "conv2")(y)
     y = batch_norm(train, self.dtype, name="bn2")(y)
-    if self.downsample:
-      shortcut = _conv(self.planes, 1, self.stride, 1, self.dtype, "downsample_conv")(x)
-      shortcut = batch_norm(train, self.dtype, name="downsample_bn")(shortcut)
-    return nn.relu(y + shortcut)
+    return self.add_shortcut(y, x, train)
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualBlock):
   """1x1 reduce, 3x3 (carrying stride and dilation), 1x1 expand x4; ResNet-50/101's block."""
-
-  planes: int
-  stride: int = 1
-  first_dilation: int = 1
-  dilation: int = 1
-  downsample: bool = False
-  dtype: Dtype = jnp.float32
 
   expansion = 4
 
   @nn.compact
   def __call__(self, x, train: bool):
-    shortcut = x
-    y = _conv(self.planes, 1, 1, 1, self.dtype, "conv1")(x)
+    y = _torchvision_conv(self.planes, 1, 1, 1, self.dtype, "conv1")(x)
     y = nn.relu(batch_norm(train, self.dtype, name="bn1")(y))
     # The single 3x3 is where the stride, or the dilation that replaces it, sits.
-    y = _conv(self.planes, 3, self.stride, self.first_dilation, self.dtype, "conv2")(y)
+    y = _torchvision_conv(self.planes, 3, self.stride, self.first_dilation, self.dtype, "conv2")(y)
     y = nn.relu(batch_norm(train, self.dtype, name="bn2")(y))
-    y = _conv(self.planes * self.expansion, 1, 1, 1, self.dtype, "conv3")(y)
+    y = _torchvision_conv(self.planes * self.expansion, 1, 1, 1, self.dtype, "conv3")(y)
     y = batch_norm(train, self.dtype, name="bn3")(y)
-    if self.downsample:
-      shortcut = _conv(
-        self.planes * self.expansion, 1, self.stride, 1, self.dtype, "downsample_conv"
-      )(x)
-      shortcut = batch_norm(train, self.dtype, name="downsample_bn")(shortcut)
-    return nn.relu(y + shortcut)
+    return self.add_shortcut(y, x, train)
 
 
 def resolve_stage_dilations(
@@ -206,12 +208,12 @@ class ResNet(nn.Module):
   @nn.compact
   def __call__(self, images, train: bool = False) -> dict[str, jnp.ndarray]:
     if self.depth not in STAGE_BLOCKS:
-      raise ValueError(f"ResNet depth must be one of {sorted(STAGE_BLOCKS)}; got {self.depth}.")
+      raise ConfigError(f"ResNet depth must be one of {sorted(STAGE_BLOCKS)}; got {self.depth}.")
     stage_dilations = resolve_stage_dilations(self.output_stride, self.layer_dilations)
     block_class = self.block_class
 
     x = images.astype(self.dtype)
-    x = _conv(self.base_width, 7, 2, 1, self.dtype, "conv1")(x)
+    x = _torchvision_conv(self.base_width, 7, 2, 1, self.dtype, "conv1")(x)
     x = nn.relu(batch_norm(train, self.dtype, name="bn1")(x))
     features = {"stem": x}
     x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))

@@ -1,4 +1,4 @@
-"""Residual multi-scale dual-attention U-Net (paper 002; SPEC §4.3).
+"""Residual multi-scale dual-attention U-Net (paper 002; docs/papers.md, "rmsm (paper 002)").
 
 A ResUNet-style network (encoder, bridge, decoder) built from residual
 multi-scale modules (RMSM), with two attention modules: DF-RAM refines each
@@ -22,24 +22,19 @@ Table II rows are the switches `block`, `use_df_ram` and `use_ef_ram`:
   RMSM UNet + EF-RAM            ("rmsm", False, True)
   RMSM UNet + DF-RAM + EF-RAM   ("rmsm", True,  True)   the proposed model
 
-Choices beyond the paper (SPEC §4.3 where it decides):
+Choices beyond the paper (why: docs/papers.md, "rmsm (paper 002)"):
 - RMSM (eq. 1 and §III-A): the 1x1, 3x3 and 5x5 branches are conv (no bias)
-  -> BN -> ReLU; the fusing 1x1 "bottleneck" conv has a bias and no BN ("BN
-  after each convolutional layer except for the bottleneck layers"). Eq. 1
-  writes the residual as a concatenation; SPEC follows ResUNet and adds it:
+  -> BN -> ReLU; the fusing 1x1 "bottleneck" conv has a bias and no BN. The
+  residual is added, as in ResUNet (eq. 1 writes a concatenation):
   ReLU(fused + proj(x)), proj a 1x1 conv (with bias, no BN) only when width
-  or stride changes. "A stride of 2 is applied to the last convolutional
-  layer" (§III-C): the fusing conv and proj take the stride, the branches
-  run at full resolution.
+  or stride changes. The fusing conv and proj take the stride (§III-C), the
+  branches run at full resolution.
 - block="unet" replaces every RMSM by U-Net's conv-BN-ReLU double conv; a
   stride-2 level then max-pools 2x2 first, as U-Net does. Everything else
   (bilinear upsampling, widths, head) stays, so the row isolates the block.
 - DF-RAM's decoder feature D is the map *before* upsampling (the previous
-  decoder block's output, or the bridge's): §III-B1 defines DF as "the
-  feature map from the last decoder block" and says "the squeezed DF is
-  upsampled to complement the size of SF", which only makes sense at the
-  coarser resolution. Upsampling is bilinear x2 throughout (§III-B2:
-  "bi-linear interpolation with the following convolution").
+  decoder block's output, or the bridge's). Upsampling is bilinear x2
+  throughout (§III-B2).
 - Channel attention MLP (eq. 2 and 5): Dense(C_in / 16) -> ReLU -> Dense(C_out)
   with biases, as in CBAM; C_in is the pooled map's width (D for DF-RAM, S
   for EF-RAM), C_out that of S. Reduced widths never go below 1 so tiny test
@@ -55,10 +50,18 @@ Choices beyond the paper (SPEC §4.3 where it decides):
 from typing import Literal
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import Conv, ConvBNReLU, Dense, DoubleConv, Dtype, check_input_size
+from jaxseg.errors import ConfigError
+from jaxseg.models.blocks import (
+  ConvBNReLU,
+  Dense,
+  DoubleConv,
+  Dtype,
+  check_input_size,
+  conv_with_bias,
+  upsample_bilinear2x,
+)
 
 REDUCTION = 16
 SPATIAL_KERNELS = (3, 5, 7, 9)
@@ -68,34 +71,20 @@ BRIDGE_WIDTH = 512
 TOTAL_STRIDE = 8
 
 
-def upsample2x(x: jax.Array) -> jax.Array:
-  """Bilinear x2 upsampling of NHWC `x` (half-pixel centres, PyTorch align_corners=False)."""
-  batch, height, width, channels = x.shape
-  return jax.image.resize(x, (batch, 2 * height, 2 * width, channels), "bilinear")
-
-
 def _reduced(channels: int) -> int:
   return max(1, channels // REDUCTION)
 
 
-def _conv(features: int, kernel: int, dtype: Dtype, name: str, strides: int = 1) -> Conv:
-  return Conv(
-    features,
-    (kernel, kernel),
-    strides=(strides, strides),
-    padding="SAME",
-    dtype=dtype,
-    param_dtype=jnp.float32,
-    name=name,
-  )
-
-
-class RMSMBlock(nn.Module):
-  """Residual multi-scale module: ReLU(conv1x1(concat(b1, b3, b5)) + proj(x))."""
+class LevelBlock(nn.Module):
+  """The fields of a level's block, so `RMSMUNet._block` builds either kind alike."""
 
   features: int
   strides: int = 1
   dtype: Dtype = jnp.float32
+
+
+class RMSMBlock(LevelBlock):
+  """Residual multi-scale module: ReLU(conv1x1(concat(b1, b3, b5)) + proj(x))."""
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -103,21 +92,17 @@ class RMSMBlock(nn.Module):
       ConvBNReLU(self.features, (k, k), dtype=self.dtype, name=f"branch_{k}x{k}")(x, train)
       for k in (1, 3, 5)
     ]
-    fused = _conv(self.features, 1, self.dtype, "fuse", self.strides)(
+    fused = conv_with_bias(self.features, 1, self.dtype, "fuse", self.strides)(
       jnp.concatenate(branches, axis=-1)
     )
     shortcut = x
     if self.strides != 1 or x.shape[-1] != self.features:
-      shortcut = _conv(self.features, 1, self.dtype, "projection", self.strides)(x)
+      shortcut = conv_with_bias(self.features, 1, self.dtype, "projection", self.strides)(x)
     return nn.relu(fused + shortcut)
 
 
-class PlainBlock(nn.Module):
+class PlainBlock(LevelBlock):
   """U-Net level for the Table II baseline: optional 2x2 max pool, then double conv."""
-
-  features: int
-  strides: int = 1
-  dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -126,7 +111,7 @@ class PlainBlock(nn.Module):
     return DoubleConv(self.features, dtype=self.dtype, name="double_conv")(x, train)
 
 
-class ChannelAttention(nn.Module):
+class SqueezeExcitationWeights(nn.Module):
   """sigmoid(MLP(pool(x))): [B, H, W, C_in] -> [B, 1, 1, features]."""
 
   features: int
@@ -140,7 +125,7 @@ class ChannelAttention(nn.Module):
     elif self.pooling == "max":
       pooled = jnp.max(x, axis=(1, 2), keepdims=True)
     else:
-      raise ValueError(f"attention pooling must be 'avg' or 'max'; got {self.pooling!r}.")
+      raise ConfigError(f"attention pooling must be 'avg' or 'max'; got {self.pooling!r}.")
     hidden = Dense(_reduced(x.shape[-1]), dtype=self.dtype, param_dtype=jnp.float32, name="hidden")(
       pooled
     )
@@ -157,7 +142,7 @@ class MultiKernelSpatialAttention(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    total = sum(_conv(1, k, self.dtype, f"conv_{k}x{k}")(x) for k in SPATIAL_KERNELS)
+    total = sum(conv_with_bias(1, k, self.dtype, f"conv_{k}x{k}")(x) for k in SPATIAL_KERNELS)
     return nn.sigmoid(total)
 
 
@@ -173,10 +158,12 @@ class DFRAM(nn.Module):
   @nn.compact
   def __call__(self, skip, decoder):
     skip_width, decoder_width = skip.shape[-1], decoder.shape[-1]
-    channel = ChannelAttention(skip_width, self.pooling, self.dtype, name="channel")(decoder)
-    skip_reduced = _conv(_reduced(skip_width), 1, self.dtype, "reduce_skip")(skip)
-    decoder_reduced = upsample2x(
-      _conv(_reduced(decoder_width), 1, self.dtype, "reduce_decoder")(decoder)
+    channel = SqueezeExcitationWeights(skip_width, self.pooling, self.dtype, name="channel")(
+      decoder
+    )
+    skip_reduced = conv_with_bias(_reduced(skip_width), 1, self.dtype, "reduce_skip")(skip)
+    decoder_reduced = upsample_bilinear2x(
+      conv_with_bias(_reduced(decoder_width), 1, self.dtype, "reduce_decoder")(decoder)
     )
     spatial = MultiKernelSpatialAttention(self.dtype, name="spatial")(
       jnp.concatenate([skip_reduced, decoder_reduced], axis=-1)
@@ -191,8 +178,8 @@ class EFRAM(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    channel = ChannelAttention(x.shape[-1], "avg", self.dtype, name="channel")(x)
-    reduced = _conv(_reduced(x.shape[-1]), 1, self.dtype, "reduce")(x)
+    channel = SqueezeExcitationWeights(x.shape[-1], "avg", self.dtype, name="channel")(x)
+    reduced = conv_with_bias(_reduced(x.shape[-1]), 1, self.dtype, "reduce")(x)
     spatial = MultiKernelSpatialAttention(self.dtype, name="spatial")(reduced)
     return x * channel * spatial
 
@@ -215,7 +202,7 @@ class RMSMUNet(nn.Module):
       return RMSMBlock(self._width(paper_width), strides, self.dtype, name=name)
     if self.block == "unet":
       return PlainBlock(self._width(paper_width), strides, self.dtype, name=name)
-    raise ValueError(f"block must be 'unet' or 'rmsm'; got {self.block!r}.")
+    raise ConfigError(f"block must be 'unet' or 'rmsm'; got {self.block!r}.")
 
   @nn.compact
   def __call__(self, images, train: bool = False):
@@ -233,9 +220,9 @@ class RMSMUNet(nn.Module):
       if self.use_df_ram:
         # D is the coarse map, before upsampling (module docstring).
         skip = DFRAM(self.attention_pooling, self.dtype, name=f"df_ram_{level}")(skip, x)
-      x = jnp.concatenate([skip, upsample2x(x)], axis=-1)
+      x = jnp.concatenate([skip, upsample_bilinear2x(x)], axis=-1)
       x = self._block(ENCODER_WIDTHS[level], 1, f"decoder_{level}")(x, train)
       if self.use_ef_ram:
         x = EFRAM(self.dtype, name=f"ef_ram_{level}")(x)
-    logits = _conv(1, 1, self.dtype, "head")(x)
+    logits = conv_with_bias(1, 1, self.dtype, "head")(x)
     return {"logits": logits.astype(jnp.float32)}

@@ -1,4 +1,7 @@
-"""Upper and lower layers feature fusing network, ULFFN (paper 001; SPEC §4.2).
+"""Upper and lower layers feature fusing network, ULFFN (paper 001).
+
+The paper's details and how its ambiguities are read: docs/papers.md,
+"ulffn (paper 001)".
 
 An input convolution (3 -> 64), four residual code units (128, 256, 512, 1024
 channels; the first three end in a stride-2 convolution), ASPP at the bottom,
@@ -49,7 +52,7 @@ Choices beyond the paper (figures 1 and 2 are missing from the text we have):
 - CAM (§3.4, Fig. 5): z = concat(mean, population variance) over H, W; two
   dense layers (with bias) of C // 16 (at least 1) and C channels, ReLU
   between, sigmoid after; out = x + x * w. Pooling runs in float32.
-- Head: a 1x1 convolution (with bias) to 2 logits (softmax, SPEC §0).
+- Head: a 1x1 convolution (with bias) to 2 logits (softmax; docs/papers.md, "Conventions").
 """
 
 from collections.abc import Sequence
@@ -58,31 +61,26 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import ASPP, Conv, Dense, Dtype, batch_norm, check_input_size
+from jaxseg.models.blocks import (
+  ASPP,
+  ConvNormLayer,
+  Dense,
+  Dtype,
+  batch_norm,
+  check_input_size,
+  conv_with_bias,
+)
 
 NUM_CODE_UNITS = 4
 TOTAL_STRIDE = 2 ** (NUM_CODE_UNITS - 1)
 
 
-class ConvReLUBN(nn.Module):
-  """Convolution -> ReLU -> BatchNorm, the paper's order (§3.2)."""
-
-  features: int
-  kernel_size: Sequence[int] = (3, 3)
-  strides: Sequence[int] = (1, 1)
-  dtype: Dtype = jnp.float32
+class ConvReLUBN(ConvNormLayer):
+  """Convolution (with bias) -> ReLU -> BatchNorm, the paper's order (§3.2)."""
 
   @nn.compact
   def __call__(self, x, train: bool):
-    x = Conv(
-      self.features,
-      self.kernel_size,
-      strides=self.strides,
-      padding="SAME",
-      dtype=self.dtype,
-      param_dtype=jnp.float32,
-    )(x)
-    x = nn.relu(x)
+    x = nn.relu(self.convolve(x, use_bias=True))
     return batch_norm(train, self.dtype)(x)
 
 
@@ -154,7 +152,7 @@ def global_variance_pool(x: jax.Array) -> jax.Array:
   return jnp.var(x.astype(jnp.float32), axis=(1, 2))
 
 
-class ChannelAttention(nn.Module):
+class MeanVarianceChannelAttention(nn.Module):
   """CAM (§3.4): w = sigmoid(FC(ReLU(FC([GAP(x), GVP(x)])))), out = x + x * w."""
 
   reduction: int = 16
@@ -213,8 +211,6 @@ class ULFFN(nn.Module):
       )(x, encoder_outputs[:level], train)
 
     if self.use_cam:
-      x = ChannelAttention(self.cam_reduction, self.dtype, name="cam")(x)
-    logits = Conv(self.num_classes, (1, 1), dtype=self.dtype, param_dtype=jnp.float32, name="head")(
-      x
-    )
+      x = MeanVarianceChannelAttention(self.cam_reduction, self.dtype, name="cam")(x)
+    logits = conv_with_bias(self.num_classes, 1, self.dtype, "head")(x)
     return {"logits": logits.astype(jnp.float32)}

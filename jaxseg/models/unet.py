@@ -1,4 +1,4 @@
-"""U-Net baseline (SPEC §4.6; Ronneberger et al. 2015 with BatchNorm).
+"""U-Net baseline (docs/papers.md, "Baselines"; Ronneberger et al. 2015 with BatchNorm).
 
 Widths base_width * 2**level (64..1024 by default), conv-BN-ReLU pairs, 2x2 max
 pooling down, 2x2 stride-2 transposed convolutions up, skip concatenation,
@@ -12,7 +12,7 @@ of the default synthetic run (`python -m experiments.run --config unet_synthetic
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import Conv, ConvTranspose, DoubleConv, Dtype, check_input_size
+from jaxseg.models.blocks import ConvTranspose, DoubleConv, Dtype, check_input_size, conv_with_bias
 
 
 class UNet(nn.Module):
@@ -44,5 +44,5 @@ class UNet(nn.Module):
       )(x)
       x = jnp.concatenate([skips[level], x], axis=-1)
       x = DoubleConv(width_here, dtype=self.dtype)(x, train)
-    logits = Conv(self.num_classes, (1, 1), dtype=self.dtype, param_dtype=jnp.float32)(x)
+    logits = conv_with_bias(self.num_classes, 1, self.dtype)(x)
     return {"logits": logits.astype(jnp.float32)}
