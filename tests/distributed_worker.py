@@ -1,28 +1,55 @@
-"""One process of the two-process data-parallel test (see test_distributed.py).
+"""`python -m MODULE ARGS...`, listing the files it writes under a directory (test_distributed.py).
 
-python tests/distributed_worker.py PROCESS_ID PORT TFDS_DIR WORKDIR OUT.npz
+  python -m tests.distributed_worker WATCH_DIR RECORD.json MODULE [ARGS...]
+
+Runs MODULE as `python -m` does (runpy, as `__main__`, with sys.argv set) and,
+when the process exits normally, writes to RECORD.json the paths under
+WATCH_DIR (relative to it) that it opened for writing or renamed onto. Writes
+are seen through Python's audit hooks, so files that C++ writes (Orbax's
+TensorStore array data) are not listed; Python's own writes (results, logs,
+TensorBoard events, JSON records) are.
 """
 
+import atexit
+import json
+import os
+import runpy
 import sys
 
-import jax
-import numpy as np
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND
 
 
-def main(process_id: int, port: int, tfds_dir: str, workdir: str, out: str):
-  jax.config.update("jax_num_cpu_devices", 2)
-  jax.config.update("jax_cpu_collectives_implementation", "gloo")
-  jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id)
+def _written_path(event: str, args) -> str | None:
+  if event == "open":
+    path, mode, flags = args
+    writing = any(c in mode for c in "wax+") if mode is not None else bool(flags & _WRITE_FLAGS)
+    return path if writing else None
+  if event == "os.rename":  # os.rename and os.replace
+    return args[1]
+  return None
 
-  from jaxseg.train import trainer  # noqa: PLC0415
-  from tests.test_distributed import distributed_config  # noqa: PLC0415
 
-  result = trainer.train_and_evaluate(distributed_config(tfds_dir), workdir)
-  params = jax.tree.leaves(jax.device_get(result["state"].params))
-  if jax.process_index() == 0:
-    np.savez(out, *params, ja=result["results"]["metrics"]["JA"])
-  jax.distributed.shutdown()
+def main():
+  watch, record, module, *args = sys.argv[1:]
+  watch = os.path.abspath(watch)
+  written: set[str] = set()
+
+  def audit(event, event_args):
+    path = _written_path(event, event_args)
+    if isinstance(path, str | bytes | os.PathLike):
+      path = os.path.abspath(os.fsdecode(path))
+      if path.startswith(watch + os.sep):
+        written.add(os.path.relpath(path, watch))
+
+  def save():
+    with open(record, "w") as f:
+      json.dump(sorted(written), f)
+
+  sys.addaudithook(audit)
+  atexit.register(save)  # registered first, so it runs last
+  sys.argv = [module, *args]
+  runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":
-  main(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:6])
+  main()
