@@ -6,7 +6,8 @@ r"""Runs a paper's ablation: one training run per table row, then our table besi
 
 Rows (experiments/ablations.py) train in <workdir>/<row>/ from the config
 `<pattern>[:smoke]` plus the row's overrides; `--config.key=value` overrides
-apply to every row (a row's own overrides win). A row whose results.json
+apply to every row (a row's own overrides win), through the same mechanism as
+experiments.run. A row whose results.json
 exists is skipped and a half-done row resumes from its checkpoint, so
 rerunning the command continues an interrupted ablation. Rows that come out
 as the same config (Table 8's 2000 images is Table 7's full training set)
@@ -14,17 +15,17 @@ train once. Writes <workdir>/ablation.md and .csv, and with --sweep NAME
 <workdir>/sweep_NAME.md and .csv.
 """
 
-import ast
-import copy
 import functools
 import json
 import os
-import sys
 
-import ml_collections
+import jax
 from absl import app, flags, logging
 
-from experiments import ablations, configs
+from experiments import ablations, cli, configs
+from jaxseg import atomic_files, distributed
+from jaxseg.config_overrides import derive_config
+from jaxseg.errors import ConfigError
 
 _PAPER = flags.DEFINE_enum("paper", None, list(ablations.ABLATIONS), "Whose ablation.")
 _DATASET = flags.DEFINE_string("dataset", None, "Fills {dataset} in the config name: isic2017.")
@@ -34,40 +35,9 @@ _SWEEP = flags.DEFINE_multi_string("sweep", [], "Also run this sweep table (e.g.
 _ONLY = flags.DEFINE_list("only", [], "Run only these rows (their directory names).")
 flags.mark_flags_as_required(["paper", "dataset", "workdir"])
 
-_OVERRIDE_PREFIX = "--config."
 
-
-def apply_overrides(config, overrides: dict):
-  """A copy of `config` with each {"a.b": value} set; a key it lacks is a KeyError."""
-  config = copy.deepcopy(config)
-  with config.unlocked():
-    for key, value in overrides.items():
-      *parents, leaf = key.split(".")
-      node = config
-      for part in parents:
-        node = node.get(part) if isinstance(node, ml_collections.ConfigDict) else None
-      # Checked here because an unlocked config would quietly add the key.
-      if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
-        raise KeyError(f"Unknown config key {key!r} in config {config.name!r}.")
-      node[leaf] = value
-  return config
-
-
-def split_overrides(argv: list[str]) -> tuple[list[str], dict]:
-  """Takes `--config.key=value` out of argv; values are Python literals, else strings."""
-  rest, overrides = [], {}
-  for token in argv:
-    if not token.startswith(_OVERRIDE_PREFIX):
-      rest.append(token)
-      continue
-    key, sep, text = token.removeprefix(_OVERRIDE_PREFIX).partition("=")
-    if not sep:
-      raise app.UsageError(f"Expected {_OVERRIDE_PREFIX}key=value, got {token!r}.")
-    try:
-      overrides[key] = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-      overrides[key] = {"true": True, "false": False}.get(text.lower(), text)
-  return rest, overrides
+def _value_at(config, key: str):
+  return functools.reduce(lambda node, part: node[part], key.split("."), config)
 
 
 def _record_or_check_run(run_dir: str, record: dict):
@@ -83,14 +53,13 @@ def _record_or_check_run(run_dir: str, record: dict):
     with open(path) as f:
       found = json.load(f)
     if found != record:
-      raise ValueError(
+      raise ConfigError(
         f"{run_dir} holds a run of {found}, not of {record}. Use another --workdir, or delete "
         f"{path} if the difference does not change the run."
       )
     return
-  os.makedirs(run_dir, exist_ok=True)
-  with open(path, "w") as f:
-    json.dump(record, f, indent=1)
+  if jax.process_index() == 0:
+    atomic_files.write_json(path, record)
 
 
 def run_ablation(
@@ -108,11 +77,11 @@ def run_ablation(
   ablation = ablations.ABLATIONS[paper]
   unknown = [s for s in sweeps if s not in ablation.sweeps]
   if unknown:
-    raise KeyError(f"{paper} has no sweep {unknown}; it has {sorted(ablation.sweeps)}.")
+    raise ConfigError(f"{paper} has no sweep {unknown}; it has {sorted(ablation.sweeps)}.")
   spec = ablation.config.format(dataset=dataset) + (":smoke" if smoke else "")
   base = configs.get_config(spec)
   if base.get("evaluate_checkpoint"):
-    raise ValueError(
+    raise ConfigError(
       f"{spec} evaluates another run's checkpoint ({base.evaluate_checkpoint}) instead of "
       "training, but every ablation row must train its own model."
     )
@@ -121,8 +90,9 @@ def run_ablation(
   rows = ablations.all_rows(ablation, sweeps)
   runs, row_dirs = {}, {}  # run_dir -> (config, its overrides); slug -> run_dir
   for row in rows:
-    row_overrides = {**(overrides or {}), **row.overrides}
-    config = apply_overrides(base, row_overrides)
+    config = derive_config(base, {**(overrides or {}), **row.overrides})
+    # As set (command-line text parsed), so that a rerun's record compares equal.
+    row_overrides = {key: _value_at(config, key) for key in {**(overrides or {}), **row.overrides}}
     run_dir = next(
       (d for d, (c, _) in runs.items() if c == config), os.path.join(workdir, row.slug)
     )
@@ -130,14 +100,14 @@ def run_ablation(
     row_dirs[row.slug] = run_dir
   unknown = [s for s in only if s not in row_dirs]
   if unknown:
-    raise KeyError(f"No rows {unknown} in this ablation; rows: {', '.join(row_dirs)}.")
+    raise ConfigError(f"No rows {unknown} in this ablation; rows: {', '.join(row_dirs)}.")
   selected = {row_dirs[s] for s in only} if only else set(runs)
 
   for run_dir, (config, run_overrides) in runs.items():
     if run_dir not in selected:
       continue
     _record_or_check_run(run_dir, {"config": spec, "overrides": run_overrides})
-    if os.path.exists(os.path.join(run_dir, "results.json")):
+    if distributed.lead_decides(os.path.exists(os.path.join(run_dir, "results.json"))):
       logging.info("Skipping %s: it has results.json.", run_dir)
       continue
     logging.info("Training %s in %s.", spec, run_dir)
@@ -150,12 +120,16 @@ def run_ablation(
   ]
   paths = []
   for stem, title, table in tables:
-    ablations.write_table(os.path.join(workdir, stem), title, table, dataset, row_dirs)
+    if jax.process_index() == 0:  # after every row's results file is written
+      ablations.write_table(os.path.join(workdir, stem), title, table, dataset, row_dirs)
     paths.append(os.path.join(workdir, stem + ".md"))
   return paths
 
 
-def main(argv, overrides):
+def main(argv):
+  from jaxseg import distributed  # noqa: PLC0415  (JAX after absl parsed flags)
+
+  distributed.initialize_from_env()  # multi-process runs; before any JAX use
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   from jaxseg.train import summary  # noqa: PLC0415
@@ -168,13 +142,13 @@ def main(argv, overrides):
     smoke=_SMOKE.value,
     sweeps=tuple(_SWEEP.value),
     only=tuple(_ONLY.value),
-    overrides=overrides,
+    overrides=cli.config_overrides(),
   )
-  for path in paths:
-    with open(path) as f:
-      print(f.read())
+  if jax.process_index() == 0:
+    for path in paths:
+      with open(path) as f:
+        print(f.read())
 
 
 if __name__ == "__main__":
-  argv, global_overrides = split_overrides(sys.argv)
-  app.run(functools.partial(main, overrides=global_overrides), argv=argv)
+  cli.app_main(main)

@@ -8,16 +8,19 @@ paper 000's training-set-size sweep. `experiments/ablate.py` trains the rows;
 `write_table` puts our numbers beside the paper's.
 
 Adding a paper is one `ABLATIONS` entry; every ablation is a config switch of
-the one model (SPEC §0).
+the one model (docs/papers.md, "Conventions").
 """
 
 import csv
 import dataclasses
+import io
 import json
 import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from jaxseg import atomic_files
 
 # Where a row's paper numbers are missing for a dataset, its cells are blank.
 _BLANK = ""
@@ -159,12 +162,12 @@ def write_table(
     "|" + "|".join("---" for _ in header) + "|",
     *("| " + " | ".join(line) + " |" for line in lines),
   ]
-  with open(path_stem + ".md", "w") as f:
-    f.write("\n".join(markdown) + "\n")
-  with open(path_stem + ".csv", "w", newline="") as f:
-    writer = csv.writer(f)
-    writer.writerow(header)
-    writer.writerows(lines)
+  atomic_files.write_text(path_stem + ".md", "\n".join(markdown) + "\n")
+  csv_text = io.StringIO(newline="")
+  writer = csv.writer(csv_text)
+  writer.writerow(header)
+  writer.writerows(lines)
+  atomic_files.write_text(path_stem + ".csv", csv_text.getvalue())
 
 
 # --- paper 000: cca ---------------------------------------------------------------

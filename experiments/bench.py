@@ -14,11 +14,12 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from experiments import configs
+from experiments import cli
+from jaxseg.config_overrides import derive_config
 from jaxseg.data import pipeline
-from jaxseg.train import optim, trainer
+from jaxseg.train import setup
 
 _BATCH = flags.DEFINE_integer("batch_size", 8, "Global batch size.")
 _SIZE = flags.DEFINE_list("image_size", ["256"], "H[,W] of the input.")
@@ -44,18 +45,16 @@ def random_images(config, rng) -> np.ndarray:
 
 def main(argv):
   del argv
-  config = flags.FLAGS.config
   size = [int(s) for s in _SIZE.value]
   height, width = (size[0], size[0]) if len(size) == 1 else size
-  with config.unlocked():
-    config.input.image_size = (height, width)
-    config.batch_size = _BATCH.value
-  mesh = trainer.create_mesh()
-  model = trainer.build_model(config)
-  schedule = optim.create_schedule(config, 1000, 100)
-  state = trainer.init_state(config, model, optim.create_optimizer(config, schedule), mesh)
+  config = derive_config(
+    cli.loaded_config(), {"input.image_size": (height, width), "batch_size": _BATCH.value}
+  )
+  mesh = setup.create_mesh()
+  run = setup.setup_run(config, mesh, total_steps=1000, steps_per_epoch=100, donate_state=False)
+  state, train, infer = run.state, run.train_step, run.eval_step
   rng = np.random.default_rng(0)
-  batch = trainer.put_batch(
+  batch = setup.put_batch(
     {
       "image": random_images(config, rng),
       "mask": (rng.random((config.batch_size, height, width)) > 0.5).astype(np.uint8),
@@ -63,8 +62,6 @@ def main(argv):
     },
     mesh,
   )
-  train = trainer.build_train_step(config, schedule, mesh, donate_state=False)
-  infer = trainer.build_eval_step(config, mesh)
 
   compile_seconds = {}
   for name, step in (("train", train), ("inference", infer)):
@@ -101,4 +98,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, argv=configs.define_config_flag(sys.argv, default="unet_synthetic"))
+  cli.app_main(main, config_default="unet_synthetic")

@@ -12,12 +12,12 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from experiments import configs
+from experiments import cli, configs
 from experiments.configs import common
 from jaxseg.data import datasets, pipeline
-from jaxseg.train import trainer
+from jaxseg.train import setup
 
 _DATASET = flags.DEFINE_string("dataset", "synthetic_lesions", "Registered dataset name.")
 _BUILDER_CONFIG = flags.DEFINE_string("builder_config", None, "TFDS builder config.")
@@ -29,7 +29,9 @@ _BATCH = flags.DEFINE_integer("batch_size", 16, "Global batch size.")
 _BATCHES = flags.DEFINE_integer("batches", 40, "Timed batches (after 5 warm-up batches).")
 _THREADS = flags.DEFINE_integer("num_threads", 0, "grain read threads (0: config default).")
 _DECODER = flags.DEFINE_enum(
-  "image_decoder", "default", ["default", "pil", "opencv"],
+  "image_decoder",
+  "default",
+  ["default", "pil", "opencv"],
   "How TFDS decodes images: its default (OpenCV when installed, else PIL), or force one.",
 )
 _INPUT_OF = flags.DEFINE_string(
@@ -99,20 +101,20 @@ def main(argv):
   size = [int(s) for s in _SIZE.value]
   height, width = (size[0], size[0]) if len(size) == 1 else size
   config = input_config((height, width), _THREADS.value, _INPUT_OF.value)
-  source = datasets.open_split(
+  source = datasets.open_data_source(
     _DATASET.value,
     _SPLIT.value,
     _BUILDER_CONFIG.value,
     _DATA_DIR.value,
     manual_dir=_MANUAL_DIR.value,
   )
-  mesh = trainer.create_mesh()
+  mesh = setup.create_mesh()
   batches = iter(pipeline.train_dataset(source, config, _BATCH.value, seed=0))
   for _ in range(5):
-    jax.block_until_ready(trainer.put_batch(next(batches), mesh))
+    jax.block_until_ready(setup.put_batch(next(batches), mesh))
   start = time.perf_counter()
   for _ in range(_BATCHES.value):
-    jax.block_until_ready(trainer.put_batch(next(batches), mesh))
+    jax.block_until_ready(setup.put_batch(next(batches), mesh))
   seconds = time.perf_counter() - start
   example = source[0]
   print(
@@ -134,4 +136,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.app_main(main, takes_config=False)

@@ -13,9 +13,11 @@ import os
 
 import numpy as np
 import tensorflow_datasets as tfds
-from absl import app, flags
+from absl import flags
 from PIL import Image, ImageDraw
 
+from experiments import cli
+from jaxseg import atomic_files
 from jaxseg.data import datasets
 
 _DATASET = flags.DEFINE_string("dataset", "synthetic_lesions", "Registered dataset name.")
@@ -68,7 +70,7 @@ def histogram(values, bins) -> dict:
 def main(argv):
   del argv
   name, split = _DATASET.value, _SPLIT.value
-  open_source = lambda decoders=None: datasets.open_split(  # noqa: E731
+  open_source = lambda decoders=None: datasets.open_data_source(  # noqa: E731
     name, split, _BUILDER_CONFIG.value, _DATA_DIR.value, decoders=decoders
   )
   # Statistics read masks only; images stay encoded.
@@ -109,11 +111,10 @@ def main(argv):
   os.makedirs(_OUT.value, exist_ok=True)
   stem = os.path.join(_OUT.value, f"{name}_{split}")
   contact_sheet(tiles).save(f"{stem}_contact_sheet.png")
-  with open(f"{stem}_stats.json", "w") as f:
-    json.dump(stats, f, indent=1)
+  atomic_files.write_json(f"{stem}_stats.json", stats)
   print(json.dumps({k: v for k, v in stats.items() if not isinstance(v, dict)}, indent=1))
   print(f"Wrote {stem}_contact_sheet.png and {stem}_stats.json")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.app_main(main, takes_config=False)

@@ -22,12 +22,14 @@ two losses of every step are printed.
 
 import json
 import os
-import sys
 
 import numpy as np
 from absl import app, flags
 
-from experiments import configs
+from experiments import cli
+from jaxseg import atomic_files
+from jaxseg.config_overrides import derive_config
+from jaxseg.errors import ConfigError, UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where both frameworks' runs and the report go.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each framework trains once per seed.")
@@ -44,17 +46,6 @@ flags.mark_flag_as_required("workdir")
 
 METRICS = ("JA", "DI")
 PEER_INSTALL = 'pip install -e ".[peer]"  (on a CPU-only machine: pip install torch==2.13.0 first)'
-
-
-def _write_atomic(path: str, text: str) -> None:
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
-def _write_json(path: str, record) -> None:
-  _write_atomic(path, json.dumps(record, indent=1))
 
 
 def event_losses(run_dir: str) -> list[float]:
@@ -82,16 +73,13 @@ def run_jaxseg(config, seed: int, workdir: str) -> dict:
   if os.path.exists(record_path):
     with open(record_path) as f:
       return json.load(f)
-  seeded = config.copy_and_resolve_references()
-  with seeded.unlocked():
-    seeded.seed = seed
-  results = trainer.train_and_evaluate(seeded, workdir)["results"]
+  results = trainer.train_and_evaluate(derive_config(config, {"seed": seed}), workdir)["results"]
   record = {
     "losses": event_losses(workdir),
     "metrics": results["metrics"],
     "seconds": results["train_seconds_this_run"],
   }
-  _write_json(record_path, record)
+  atomic_files.write_json(record_path, record)
   return record
 
 
@@ -101,9 +89,9 @@ def run_torch(config, seed: int, path: str, peer_init: str) -> dict:
   if os.path.exists(path):
     with open(path) as f:
       return json.load(f)
-  run = train.train_and_evaluate(config, seed, peer_init, os.path.dirname(path))
+  run = train.train_twin_and_evaluate(config, seed, peer_init, os.path.dirname(path))
   record = {"losses": run.losses, "metrics": run.metrics, "seconds": round(run.seconds, 2)}
-  _write_json(path, record)
+  atomic_files.write_json(path, record)
   return record
 
 
@@ -177,17 +165,12 @@ def report(config_name: str, seeds, summary: dict, curves: list[dict], peer_init
   return "\n".join(lines) + "\n"
 
 
-def _usage_error(message: str):
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
-
-
 def _exit_unless_twin_exists(config) -> None:
   """Before any training: torch is installed and the config has a twin and a supported recipe."""
   try:
     import torch  # noqa: F401, PLC0415
   except ImportError:
-    _usage_error(f"the PyTorch twin needs torch; install it with {PEER_INSTALL}")
+    raise UserError(f"the PyTorch twin needs torch; install it with {PEER_INSTALL}") from None
   from experiments.peer import train as peer_train  # noqa: PLC0415
   from experiments.peer import twins  # noqa: PLC0415
 
@@ -195,7 +178,7 @@ def _exit_unless_twin_exists(config) -> None:
     peer_train.check_supported(config)
     twins.create_twin(config.model_name, config.model.to_dict())
   except (KeyError, ValueError) as error:
-    _usage_error(f"{error.args[0]} (config {config.name})")
+    raise ConfigError(f"{error.args[0]} (config {config.name})") from None
 
 
 def main(argv):
@@ -204,7 +187,7 @@ def main(argv):
   frameworks = list(_FRAMEWORKS.value)
   if not frameworks or set(frameworks) - {"jaxseg", "torch"}:
     raise app.UsageError(f"--frameworks takes jaxseg and/or torch, got {frameworks}.")
-  config = flags.FLAGS.config
+  config = cli.loaded_config()
   if "torch" in frameworks or _LOCKSTEP.value > 0:
     _exit_unless_twin_exists(config)
   from jaxseg.train import summary as summary_lib  # noqa: PLC0415
@@ -231,14 +214,14 @@ def main(argv):
   summary = summarize(runs)
   curves = loss_curves(runs, _CURVE_ROWS.value)
   text = report(config.name, seeds, summary, curves, _PEER_INIT.value)
-  _write_json(
+  atomic_files.write_json(
     os.path.join(workdir, "parity.json"),
     {"config": config.name, "seeds": seeds, "peer_init": _PEER_INIT.value, "summary": summary,
      "loss_curves": curves},
   )  # fmt: skip
-  _write_atomic(os.path.join(workdir, "parity.md"), text)
+  atomic_files.write_text(os.path.join(workdir, "parity.md"), text)
   print(text)
 
 
 if __name__ == "__main__":
-  app.run(main, argv=configs.define_config_flag(sys.argv))
+  cli.app_main(main)

@@ -4,32 +4,35 @@ r"""Trains and evaluates one experiment.
   python -m experiments.run --config unet_synthetic:smoke --workdir /tmp/smoke \
       --config.optimizer.lr=1e-3
 
-`--config` takes a file name from experiments/configs (NAME or NAME:ARG);
-`--config.key=value` overrides any key, and an unknown key is an error.
-Rerunning with the same --workdir resumes from its latest checkpoint. Results
-land in <workdir>/results.json, TensorBoard events in <workdir>. Configs with
+`--config` takes a file name from experiments/configs (NAME or NAME:smoke);
+`--config.key=value` overrides any key, and an unknown key is an error that
+lists the keys there are. Rerunning with the same --workdir resumes from its
+latest checkpoint. Results land in <workdir>/results.json (and the other
+evaluators' files), TensorBoard events in <workdir>. Configs with
 `crossval.enabled` train one run per fold in <workdir>/fold_<k> and write the
 mean and std over folds to <workdir>/results.json (jaxseg/train/crossval.py).
 """
 
-import sys
-
 from absl import app, flags
 
-from experiments import configs
+from experiments import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs, results).")
 flags.mark_flag_as_required("workdir")
 
 
 def main(argv):
+  from jaxseg import distributed  # noqa: PLC0415  (JAX after absl parsed flags)
+
+  distributed.initialize_from_env()  # multi-process runs; before any JAX use
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  config = cli.loaded_config()
   from jaxseg.train import experiment, summary  # noqa: PLC0415  (JAX after absl parsed flags)
 
   summary.quiet_library_logs()
-  experiment.run(flags.FLAGS.config, _WORKDIR.value)
+  experiment.run(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":
-  app.run(main, argv=configs.define_config_flag(sys.argv))
+  cli.app_main(main)

@@ -16,8 +16,12 @@ class UserError(Exception):
     return str(self.args[0]) if self.args else ""
 
 
-class ConfigError(UserError, ValueError):
-  """An unknown config key or name, or a value of the wrong type or outside its choices."""
+class ConfigError(UserError, KeyError, ValueError):
+  """An unknown config key or name, or a value of the wrong type or outside its choices.
+
+  Also a KeyError and a ValueError, what such mistakes raised before, so that
+  code catching those keeps working.
+  """
 
 
 class DataError(UserError):

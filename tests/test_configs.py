@@ -1,15 +1,19 @@
 """Every config loads, every name it uses resolves, and every smoke run works."""
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
 from experiments import configs
-from jaxseg import losses, metrics, models, postprocess
+from experiments.configs import common
+from jaxseg import losses, metrics, models
 from jaxseg.data import datasets, pipeline, splits, transforms
-from jaxseg.train import experiment, optim, trainer
+from jaxseg.errors import ConfigError
+from jaxseg.train import crossval, evaluators, experiment, optim, setup
+from tests.run_testing import smoke_config
 
 ALL = configs.available()
 
@@ -19,11 +23,13 @@ ALL = configs.available()
 def test_config_loads_and_resolves(name, arg):
   config = configs.get_config(name + (f":{arg}" if arg else ""))
   assert config.name == name + (f":{arg}" if arg else "")
-  model = trainer.build_model(config)
+  model = setup.build_model(config)
   assert isinstance(model, models.MODELS[config.model_name])
   losses.get_loss(config.loss)
+  evaluators.check_evaluators(config)
   spec = datasets.get_dataset_spec(config.dataset.name)
-  for split in (config.dataset.train_split, config.dataset.eval_split):
+  own_splits = [e.split for e in config.evals.values() if e.dataset in ("", config.dataset.name)]
+  for split in (config.dataset.train_split, *own_splits):
     if split.startswith(splits.PROTOCOL_PREFIX):
       assert split.removeprefix(splits.PROTOCOL_PREFIX) in splits.PARTS
       assert config.dataset.protocol.source_split in spec.splits
@@ -36,56 +42,81 @@ def test_config_loads_and_resolves(name, arg):
   optim.create_optimizer(config, schedule)
   if arg == "smoke":
     assert config.batch_size % 4 == 0, "smoke batches must shard over the 4 test devices"
+  for entry in config.evals.values():
+    if entry.dataset:
+      assert entry.split in datasets.get_dataset_spec(entry.dataset).splits
   if config.crossval.enabled:
-    assert config.dataset.protocol.name == "kfold"
-    for split in config.crossval.ensemble_splits:
-      assert split in spec.splits
-  if config.eval.postprocess != "none":
-    postprocess.get_postprocessor(config.eval.postprocess)
+    crossval.check_config(config)
   assert pipeline.input_channels(config.input) in (3, 7)
 
 
+def test_smoke_settings_cover_every_model_and_only_smoke_configs_differ():
+  assert set(common.SMOKE_MODEL_SETTINGS) == set(models.MODELS)
+  for name in ALL:
+    full, smoke = configs.get_config(name), configs.get_config(f"{name}:smoke")
+    assert full.model_name == smoke.model_name and full.loss == smoke.loss
+    assert smoke.dataset.name == "synthetic_lesions" and smoke.num_train_steps == 4
+    assert set(full.evals) == set(smoke.evals)
+
+
 def test_unknown_names_are_clear_errors():
-  with pytest.raises(KeyError, match="available configs"):
+  with pytest.raises(ConfigError, match="available configs"):
     configs.get_config("no_such_config")
-  with pytest.raises(ValueError, match="Unknown config argument"):
+  with pytest.raises(ConfigError, match="Unknown config variant"):
     configs.get_config(f"{ALL[0]}:bogus")
+  with pytest.raises(ConfigError, match="Unknown dtype 'float16'"):
+    setup.build_model(configs.load_config("unet_synthetic", {"dtype": "float16"}))
   with pytest.raises(KeyError, match="registered models"):
     models.create_model("no_such_model")
   with pytest.raises(KeyError, match="has no field"):
     models.create_model("unet", widths=3)
   with pytest.raises(KeyError, match="known losses"):
     losses.get_loss("no_such_loss")
-  with pytest.raises(KeyError, match="registered datasets"):
+  with pytest.raises(ConfigError, match="registered datasets"):
     datasets.get_dataset_spec("no_such_dataset")
 
 
-def test_cli_rejects_unknown_override_key(tmp_path):
+@pytest.mark.parametrize(
+  ("args", "message"),
+  [
+    (["--config.no_such_key=1"], "Unknown config key 'no_such_key'.*the keys at the top are"),
+    (["--config.optimizer.lr=fast"], "'optimizer.lr' .* takes a float"),
+    (["--config.dtype=float16"], "Unknown dtype 'float16'"),
+    (["--config.evals.test.resolution=full"], "resolution 'full' is not one of"),
+    (["--config.evaluate_checkpoint=/no/such/run"], "/no/such/run does not exist"),
+    (
+      ["--config.dataset.name=isic2018", "--config.dataset.builder_config=max512"]
+      + ["--config.dataset.manual_dir=/no/such/archives"],
+      "isic2018/max512 is not prepared.*missing from the manual directory /no/such/archives"
+      ".*ISIC2018_Task1-2_Training_Input.zip.*--config.dataset.manual_dir=DIR",
+    ),
+    (
+      ["--config.dataset.name=isic2018"],
+      "no builder config 'tiny' .*dataset.builder_config.*'original', 'max512'",
+    ),
+  ],
+)
+def test_cli_user_errors_are_one_message_and_status_2(args, message, tfds_dir, tmp_path):
+  if any("dataset.name" in arg for arg in args):  # keep the shared data dir clean
+    tfds_dir = tmp_path / "tfds"
   proc = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "experiments.run",
-      "--config",
-      f"{ALL[0]}:smoke",
-      "--workdir",
-      str(tmp_path),
-      "--config.no_such_key=1",
-    ],
+    [sys.executable, "-m", "experiments.run", "--config", "unet_synthetic:smoke"]
+    + ["--workdir", str(tmp_path), f"--config.dataset.data_dir={tfds_dir}", *args],
     capture_output=True,
     text=True,
     timeout=120,
   )
-  assert proc.returncode != 0
-  assert "no_such_key" in proc.stderr
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert "Traceback" not in proc.stderr
+  assert proc.stderr.count("error: ") == 1
+  error = proc.stderr[proc.stderr.index("error: ") :]
+  assert re.search(message, error, re.DOTALL), error
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_smoke_run(name, tfds_dir, tmp_path):
   """Every config's smoke variant trains, traces its steps once and writes results."""
-  config = configs.get_config(f"{name}:smoke")
-  with config.unlocked():
-    config.dataset.data_dir = str(tfds_dir)
+  config = smoke_config(tfds_dir, spec=f"{name}:smoke")
   out = experiment.run(config, str(tmp_path))
   assert out["train_step_traces"] == 1
   assert out["eval_step_traces"] == 1
@@ -95,9 +126,9 @@ def test_smoke_run(name, tfds_dir, tmp_path):
   assert 0.0 <= results["metrics"]["JA"] <= 1.0
   run_dir = tmp_path / "fold_0" if config.crossval.enabled else tmp_path
   assert any(p.name.startswith("events.out.tfevents") for p in run_dir.iterdir())
-  for split in config.crossval.ensemble_splits:
-    ensemble = json.loads((tmp_path / f"results_ensemble_{split}.json").read_text())
-    assert 0.0 <= ensemble["metrics"]["JA"] <= 1.0
+  for entry in config.evals.values():
+    written = json.loads((tmp_path / entry.results_file).read_text())
+    assert 0.0 <= written["metrics"]["JA"] <= 1.0
 
 
 def test_cli_end_to_end(tfds_dir, tmp_path):
@@ -111,7 +142,7 @@ def test_cli_end_to_end(tfds_dir, tmp_path):
       "--workdir",
       str(tmp_path),
       f"--config.dataset.data_dir={tfds_dir}",
-      "--config.optimizer.lr=0.01",
+      "--config.optimizer.lr=0.0375",
     ],
     capture_output=True,
     text=True,
@@ -120,4 +151,6 @@ def test_cli_end_to_end(tfds_dir, tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   results = json.loads((tmp_path / "results.json").read_text())
   assert results["config"] == "unet_synthetic:smoke"
-  assert "learning_rate=0.00" in proc.stderr  # the override reached the schedule
+  # The override reached the schedule: poly decay from 0.0375 (the default is 2e-3).
+  rates = [float(r) for r in re.findall(r"learning_rate=([0-9.e-]+)", proc.stderr)]
+  assert rates and 0.01 < rates[0] <= 0.0375, rates

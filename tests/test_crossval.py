@@ -1,27 +1,40 @@
 """k-fold runner, bagging ensemble and eval-time post-processing, on synthetic tiny."""
 
 import json
+import os
 
 import jax
 import numpy as np
 import pytest
 
 from experiments import configs
+from experiments.configs import common
 from jaxseg import metrics
 from jaxseg.data import splits
-from jaxseg.train import crossval, ensemble, experiment, optim, trainer
+from jaxseg.errors import ConfigError
+from jaxseg.train import crossval, ensemble, evaluators, experiment, setup, trainer
+from tests.run_testing import smoke_config
 
 
-def _cv_config(data_dir, num_folds=2, ensemble_splits=("validation",)):
-  config = configs.get_config("unet_synthetic:smoke")
-  with config.unlocked():
-    config.dataset.data_dir = str(data_dir)
-    config.dataset.protocol.name = "kfold"
-    config.dataset.protocol.num_folds = num_folds
-    config.crossval.enabled = True
-    config.crossval.ensemble_splits = ensemble_splits
-    config.num_train_steps = 2
-  return config
+def _cv_config(data_dir, **overrides):
+  """unet smoke as 2-fold cross-validation, its ensemble scored on validation."""
+  evals = {
+    "heldout": common.evaluator("protocol:heldout"),
+    "ensemble_validation": common.evaluator(
+      "validation", results_file="results_ensemble_validation.json", ensemble=True
+    ),
+  }
+  return smoke_config(
+    data_dir,
+    {
+      "dataset.protocol.name": "kfold",
+      "dataset.protocol.num_folds": 2,
+      "crossval.enabled": True,
+      "evals": evals,
+      "num_train_steps": 2,
+      **overrides,
+    },
+  )
 
 
 def test_crossval_trains_folds_summarises_and_resumes(tfds_dir, tmp_path, monkeypatch):
@@ -49,7 +62,7 @@ def test_crossval_trains_folds_summarises_and_resumes(tfds_dir, tmp_path, monkey
   assert len(ensemble_results["ensemble_members"]) == 3  # two folds and all_data
   assert ensemble_results["num_images"] == 8
 
-  # A rerun trains nothing; a fold without results.json (interrupted) trains again.
+  # A rerun trains nothing.
   trained = []
   original = trainer.train_and_evaluate
 
@@ -60,16 +73,53 @@ def test_crossval_trains_folds_summarises_and_resumes(tfds_dir, tmp_path, monkey
   monkeypatch.setattr(trainer, "train_and_evaluate", recording)
   experiment.run(config, str(tmp_path))
   assert trained == []
-  (tmp_path / "fold_1" / "results.json").unlink()
+
+
+def test_crossval_resumes_an_interrupted_fold_from_its_checkpoint(tfds_dir, tmp_path, monkeypatch):
+  config = _cv_config(tfds_dir, num_train_steps=4, checkpoint_every_steps=2)
+  original = trainer.train_and_evaluate
+  steps_run = []
+
+  def preempted_in_fold_1(fold_config, workdir, step_hooks=()):
+    def hook(step, batch):
+      steps_run.append((os.path.basename(workdir), step))
+      if workdir.endswith("fold_1") and step == 3:
+        raise KeyboardInterrupt("simulated preemption")
+
+    return original(fold_config, workdir, [*step_hooks, hook])
+
+  monkeypatch.setattr(trainer, "train_and_evaluate", preempted_in_fold_1)
+  with pytest.raises(KeyboardInterrupt):
+    experiment.run(config, str(tmp_path))
+  assert (tmp_path / "fold_0" / "results.json").exists()
+  assert not (tmp_path / "fold_1" / "results.json").exists()
+
+  steps_run.clear()
+  monkeypatch.setattr(trainer, "train_and_evaluate", original)
+
+  def record_only(fold_config, workdir, step_hooks=()):
+    hook = lambda step, batch: steps_run.append((os.path.basename(workdir), step))  # noqa: E731
+    return original(fold_config, workdir, [*step_hooks, hook])
+
+  monkeypatch.setattr(trainer, "train_and_evaluate", record_only)
   experiment.run(config, str(tmp_path))
-  assert trained == [str(tmp_path / "fold_1")]
+  # fold_0 is done; fold_1 continues after its step-2 checkpoint; all_data trains whole.
+  assert [s for s in steps_run if s[0] == "fold_1"] == [("fold_1", 3), ("fold_1", 4)]
+  assert not [s for s in steps_run if s[0] == "fold_0"]
+  resumed = json.loads((tmp_path / "fold_1" / "results.json").read_text())
+
+  # The same fold, uninterrupted, ends with the same model and so the same scores.
+  monkeypatch.setattr(trainer, "train_and_evaluate", original)
+  straight = original(crossval.fold_config(config, 1), str(tmp_path / "straight_fold_1"))
+  assert resumed["per_image"] == straight["results"]["per_image"]
 
 
-def test_crossval_needs_a_kfold_protocol(tmp_path):
-  config = configs.get_config("unet_synthetic:smoke")
-  with config.unlocked():
-    config.crossval.enabled = True
-  with pytest.raises(ValueError, match="kfold"):
+def test_crossval_needs_a_kfold_protocol_and_a_heldout_evaluator(tmp_path):
+  config = configs.load_config("unet_synthetic:smoke", {"crossval.enabled": True})
+  with pytest.raises(ConfigError, match="kfold"):
+    crossval.train_folds(config, str(tmp_path))
+  config = _cv_config("unused", **{"evals.heldout.split": "validation"})
+  with pytest.raises(ConfigError, match="protocol:heldout"):
     crossval.train_folds(config, str(tmp_path))
 
 
@@ -88,12 +138,10 @@ def test_summarize_folds_mean_and_std():
 
 def test_ensemble_of_identical_members_equals_one_model():
   config = configs.get_config("unet_synthetic:smoke")
-  mesh = trainer.create_mesh()
-  model = trainer.build_model(config)
-  tx = optim.create_optimizer(config, optim.create_schedule(config, 1, 1))
-  state = trainer.init_state(config, model, tx, mesh)
+  run = setup.setup_run(config, setup.create_mesh())
+  mesh, model, state = run.mesh, run.model, run.state
   rng = np.random.default_rng(0)
-  batch = trainer.put_batch(
+  batch = setup.put_batch(
     {
       "image": rng.integers(0, 256, (4, 32, 32, 3), np.uint8),
       "mask": (rng.random((4, 32, 32)) > 0.5).astype(np.uint8),
@@ -101,7 +149,7 @@ def test_ensemble_of_identical_members_equals_one_model():
     },
     mesh,
   )
-  single_counts, single_probs = trainer.build_eval_step(config, mesh)(state, batch)
+  single_counts, single_probs = run.eval_step(state, batch)
   members = ensemble.stack_members([state, state, state])
   step = ensemble.make_ensemble_eval_step(model.apply, config.input.normalization)
   counts, probs = jax.jit(step)(members, batch)
@@ -110,33 +158,29 @@ def test_ensemble_of_identical_members_equals_one_model():
 
   # Different members: the ensemble is their mean probability.
   other = state.replace(params=jax.tree.map(lambda p: p * 0.5, state.params))
-  _, other_probs = trainer.build_eval_step(config, mesh)(other, batch)
+  _, other_probs = run.eval_step(other, batch)
   _, mixed = jax.jit(step)(ensemble.stack_members([state, other]), batch)
   np.testing.assert_allclose(mixed, (single_probs + other_probs) / 2, rtol=1e-5, atol=1e-6)
 
 
 def test_postprocess_switch_changes_how_predictions_are_scored(tfds_dir):
   """A spurious blob far from the lesion counts as false positives unless dual_threshold is on."""
-  config = configs.get_config("unet_synthetic:smoke")
-  with config.unlocked():
-    config.dataset.data_dir = str(tfds_dir)
-  source = splits.open_split(config.dataset, "validation")
 
-  def fake_eval_fn(state, batch):
+  def fake_eval_step(state, batch):
     probs = 0.95 * np.asarray(batch["mask"], np.float32)
     probs[:, :3, :3] = np.maximum(probs[:, :3, :3], 0.6)  # spurious, below the 0.8 threshold
     return metrics.confusion_counts(probs, np.asarray(batch["mask"]) > 0), probs
 
   false_positives = {}
   for name in ("none", "dual_threshold"):
-    with config.unlocked():
-      config.eval.postprocess = name
-    accumulator = trainer.evaluate(None, fake_eval_fn, source, config, trainer.create_mesh())
+    config = smoke_config(tfds_dir, {"evals.test.postprocess": name})
+    accumulator = evaluators.evaluate(
+      None, fake_eval_step, config, config.evals.test, setup.create_mesh()
+    )
     false_positives[name] = np.array([row["fp"] for row in accumulator.per_image()])
   assert np.all(false_positives["dual_threshold"] <= false_positives["none"])
   assert np.any(false_positives["dual_threshold"] < false_positives["none"])
 
-  with config.unlocked():
-    config.eval.postprocess = "no_such_postprocess"
-  with pytest.raises(KeyError, match="dual_threshold"):
-    trainer.evaluate(None, fake_eval_fn, source, config, trainer.create_mesh())
+  config = smoke_config(tfds_dir, {"evals.test.postprocess": "no_such_postprocess"})
+  with pytest.raises(ConfigError, match="dual_threshold"):
+    evaluators.check_evaluators(config)

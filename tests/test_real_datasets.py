@@ -2,9 +2,9 @@
 
 import pytest
 
-from experiments import configs
 from jaxseg.data import splits
 from jaxseg.train import trainer
+from tests.run_testing import smoke_config
 from tfds_builders import manual_lesion_builder_testing as builder_testing
 
 
@@ -20,18 +20,21 @@ def isic2018_dir(tmp_path_factory):
   return data_dir
 
 
-def _config(data_dir, **dataset):
-  config = configs.get_config("unet_synthetic:smoke")
-  with config.unlocked():
-    config.dataset.update({"name": "isic2018", "builder_config": "max512", **dataset})
-    config.dataset.data_dir = str(data_dir)
-    config.num_train_steps = 2
-    config.eval.original_resolution = True
-  return config
+def _config(data_dir, overrides):
+  return smoke_config(
+    data_dir,
+    {
+      "dataset.name": "isic2018",
+      "dataset.builder_config": "max512",
+      "num_train_steps": 2,
+      "evals.test.resolution": "original",
+      **overrides,
+    },
+  )
 
 
 def test_train_and_score_at_original_resolution(isic2018_dir, tmp_path):
-  config = _config(isic2018_dir, eval_split="test")  # holds a 400x600 image
+  config = _config(isic2018_dir, {"evals.test.split": "test"})  # holds a 400x600 image
   results = trainer.train_and_evaluate(config, str(tmp_path))["results"]
   source = splits.open_split(config.dataset, "test", ground_truth_only=True)
   sizes = {}
@@ -51,12 +54,14 @@ def test_train_and_score_at_original_resolution(isic2018_dir, tmp_path):
 def test_protocol_split_of_a_real_dataset(isic2018_dir, tmp_path):
   config = _config(
     isic2018_dir,
-    train_split="protocol:train",
-    eval_split="protocol:heldout",
-    protocol={"name": "kfold", "num_folds": 2, "fold": 0},
+    {
+      "dataset.train_split": "protocol:train",
+      "evals.test.split": "protocol:heldout",
+      "evals.test.resolution": "input",
+      "dataset.protocol.name": "kfold",
+      "dataset.protocol.num_folds": 2,
+    },
   )
-  with config.unlocked():
-    config.eval.original_resolution = False
   results = trainer.train_and_evaluate(config, str(tmp_path))["results"]
   held = (tmp_path / "splits.json").read_text()
   assert all(row["id"] in held for row in results["per_image"])

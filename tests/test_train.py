@@ -8,29 +8,16 @@ import orbax.checkpoint as ocp
 import pytest
 
 from experiments import configs
-from jaxseg.train import optim, trainer
-
-
-def _smoke_config(data_dir, **overrides):
-  config = configs.get_config("unet_synthetic:smoke")
-  with config.unlocked():
-    config.dataset.data_dir = str(data_dir)
-    for key, value in overrides.items():
-      node, *path = key.split(".")
-      target = config
-      for part in [node, *path][:-1]:
-        target = target[part]
-      target[[node, *path][-1]] = value
-  return config
+from jaxseg.errors import CheckpointError
+from jaxseg.models import convert_torchvision
+from jaxseg.train import checkpoints, setup, trainer
+from tests.model_testing import synthetic_torchvision_state_dict
+from tests.run_testing import smoke_config
 
 
 def _one_step(config, devices, batch):
-  mesh = trainer.create_mesh(devices)
-  model = trainer.build_model(config)
-  schedule = optim.create_schedule(config, 10, 10)
-  state = trainer.init_state(config, model, optim.create_optimizer(config, schedule), mesh)
-  step = trainer.build_train_step(config, schedule, mesh)
-  new_state, metrics = step(state, trainer.put_batch(batch, mesh))
+  run = setup.setup_run(config, setup.create_mesh(devices), total_steps=10, steps_per_epoch=10)
+  new_state, metrics = run.train_step(run.state, setup.put_batch(batch, run.mesh))
   return jax.device_get((new_state.params, new_state.batch_stats, metrics["loss"]))
 
 
@@ -38,7 +25,7 @@ def test_four_devices_match_one_device():
   assert jax.device_count() >= 4
   # SGD: Adam's first step is ~lr * sign(grad), which would turn float
   # reduction-order noise in near-zero gradients into full-size differences.
-  config = _smoke_config("unused", **{"optimizer.name": "sgd", "optimizer.lr": 0.1})
+  config = smoke_config("unused", {"optimizer.name": "sgd", "optimizer.lr": 0.1})
   rng = np.random.default_rng(0)
   batch = {
     "image": rng.integers(0, 256, (8, 32, 32, 3), np.uint8),
@@ -54,17 +41,22 @@ def test_four_devices_match_one_device():
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_eval_results_cover_the_split_once(tfds_dir, tmp_path):
-  config = _smoke_config(tfds_dir, **{"eval.also": ("synthetic_lesions:validation",)})
+def test_evaluators_cover_their_split_once(tfds_dir, tmp_path):
+  config = smoke_config(tfds_dir, spec="ulffn_isic2016:smoke")  # two evaluators
   out = trainer.train_and_evaluate(config, str(tmp_path))
-  also = json.loads((tmp_path / "results_synthetic_lesions_validation.json").read_text())
-  assert also["split"] == "validation" and also["num_images"] == 8
+  other = json.loads((tmp_path / "results_isic2017_test.json").read_text())
+  assert other["split"] == "test" and other["num_images"] == 12
+  assert set(out["all_results"]) == {"results.json", "results_isic2017_test.json"}
+  config = smoke_config(tfds_dir, {"evals.test.split": "validation"})
+  out = trainer.train_and_evaluate(config, str(tmp_path / "validation"))
   results = out["results"]
-  assert results["num_images"] == 12  # the tiny config's test split, padding excluded
-  assert len({row["id"] for row in results["per_image"]}) == 12
+  assert results["split"] == "validation"
+  assert results["num_images"] == 8  # the tiny config's validation split, padding excluded
+  assert len({row["id"] for row in results["per_image"]}) == 8
   assert set(results["by_diagnosis"]) <= {"benign", "melanoma"}
   assert set(results["by_melanoma"]) == {"melanoma", "non_melanoma"}
-  assert (tmp_path / "ja_histogram.png").exists()
+  assert (tmp_path / "validation" / "ja_histogram.png").exists()
+  assert (tmp_path / "ja_histogram_isic2017_test.png").exists()
   assert results["resolution"] == "input 32x32"
 
 
@@ -82,15 +74,15 @@ def test_preemption_resume_is_exact(tfds_dir, tmp_path):
   overrides = {"num_train_steps": 6, "checkpoint_every_steps": 3, "log_every_steps": 3}
   straight = _Recorder()
   full = trainer.train_and_evaluate(
-    _smoke_config(tfds_dir, **overrides), str(tmp_path / "a"), [straight]
+    smoke_config(tfds_dir, overrides), str(tmp_path / "a"), [straight]
   )
 
   first = _Recorder(stop_at=4)
   with pytest.raises(KeyboardInterrupt):
-    trainer.train_and_evaluate(_smoke_config(tfds_dir, **overrides), str(tmp_path / "b"), [first])
+    trainer.train_and_evaluate(smoke_config(tfds_dir, overrides), str(tmp_path / "b"), [first])
   second = _Recorder()
   resumed = trainer.train_and_evaluate(
-    _smoke_config(tfds_dir, **overrides), str(tmp_path / "b"), [second]
+    smoke_config(tfds_dir, overrides), str(tmp_path / "b"), [second]
   )
 
   assert sorted(first.batches) == [1, 2, 3] and sorted(second.batches) == [4, 5, 6]
@@ -111,18 +103,88 @@ def test_nan_guard_keeps_last_good_checkpoint(tfds_dir, tmp_path):
     if step == 5:
       batch["valid"][...] = np.nan  # NaN loss weights: a stand-in for a diverging run
 
-  config = _smoke_config(tfds_dir, num_train_steps=6, checkpoint_every_steps=2, log_every_steps=100)
+  config = smoke_config(
+    tfds_dir, {"num_train_steps": 6, "checkpoint_every_steps": 2, "log_every_steps": 100}
+  )
   with pytest.raises(FloatingPointError, match=r"step 5.*step 4.*intact"):
     trainer.train_and_evaluate(config, str(tmp_path), [poison])
-  manager = trainer.checkpoint_manager(str(tmp_path), config)
+  manager = checkpoints.checkpoint_manager(str(tmp_path), config)
   assert manager.latest_step() == 4
   restored = manager.restore(4, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(restored["state"]["params"]))
 
 
 def test_eval_at_original_resolution(tfds_dir, tmp_path):
-  config = _smoke_config(tfds_dir, **{"eval.original_resolution": True, "num_train_steps": 1})
+  config = smoke_config(tfds_dir, {"evals.test.resolution": "original", "num_train_steps": 1})
   results = trainer.train_and_evaluate(config, str(tmp_path))["results"]
   assert results["resolution"] == "original"
   for row in results["per_image"]:  # counts cover the 48x64 ground truth, not the 32x32 input
     assert row["tp"] + row["fp"] + row["fn"] + row["tn"] == 48 * 64
+
+
+def _event_scalars(run_dir) -> dict[str, dict[int, float]]:
+  """tag -> step -> value, from a run's TensorBoard event files."""
+  from tensorboard.backend.event_processing.event_file_loader import (  # noqa: PLC0415
+    LegacyEventFileLoader,
+  )
+
+  scalars = {}
+  for path in sorted(run_dir.glob("events.out.tfevents*")):
+    for event in LegacyEventFileLoader(str(path)).Load():
+      for value in event.summary.value:
+        scalars.setdefault(value.tag, {})[event.step] = value.simple_value
+  return scalars
+
+
+def test_periodic_evaluation_scores_the_model_of_that_step(tfds_dir, tmp_path):
+  config = smoke_config(
+    tfds_dir, {"num_train_steps": 4, "evals.test.every_steps": 2, "checkpoint_every_steps": 2}
+  )
+  trainer.train_and_evaluate(config, str(tmp_path / "periodic"))
+  scalars = _event_scalars(tmp_path / "periodic")
+  # Step 2 from the periodic evaluator, step 4 from the final one.
+  assert sorted(scalars["test/JA"]) == [2, 4]
+  # Step 2's score is that of the model after step 2: a run stopped there agrees.
+  stopped = trainer.train_and_evaluate(
+    smoke_config(tfds_dir, {"num_train_steps": 2}), str(tmp_path / "two_steps")
+  )
+  np.testing.assert_allclose(scalars["test/JA"][2], stopped["results"]["metrics"]["JA"], rtol=1e-6)
+  final = json.loads((tmp_path / "periodic" / "results.json").read_text())
+  np.testing.assert_allclose(scalars["test/JA"][4], final["metrics"]["JA"], rtol=1e-6)
+
+
+def test_evaluate_checkpoint_scores_another_runs_model(tfds_dir, tmp_path):
+  trained = trainer.train_and_evaluate(smoke_config(tfds_dir), str(tmp_path / "trained"))
+  config = smoke_config(tfds_dir, {"evaluate_checkpoint": str(tmp_path / "trained")})
+  evaluated = trainer.train_and_evaluate(config, str(tmp_path / "evaluated"))
+  assert evaluated["results"]["step"] == trained["results"]["step"] == 4
+  assert evaluated["results"]["metrics"] == trained["results"]["metrics"]
+  assert evaluated["results"]["train_seconds_this_run"] == 0.0
+  assert not list((tmp_path / "evaluated" / "checkpoints").iterdir())  # it trained nothing
+
+  missing = smoke_config(tfds_dir, {"evaluate_checkpoint": str(tmp_path / "no_such_run")})
+  with pytest.raises(CheckpointError, match="no_such_run does not exist"):
+    trainer.train_and_evaluate(missing, str(tmp_path / "missing"))
+  other_model = smoke_config(
+    tfds_dir, {"evaluate_checkpoint": str(tmp_path / "trained"), "model.base_width": 8}
+  )
+  with pytest.raises(CheckpointError, match="does not fit"):
+    trainer.train_and_evaluate(other_model, str(tmp_path / "other_model"))
+
+
+def test_setup_loads_a_pretrained_backbone(tmp_path):
+  weights = convert_torchvision.torchvision_to_flax(synthetic_torchvision_state_dict(18))
+  path = tmp_path / "resnet18.npz"
+  np.savez(path, **weights)
+  config = configs.load_config(
+    "cca_synthetic:smoke",
+    # ImageNet weights need the torchvision width.
+    {"model.resnet_width": 64, "pretrained_backbone": str(path)},
+  )
+  state = setup.setup_run(config, setup.create_mesh(jax.devices()[:1])).state
+  np.testing.assert_array_equal(
+    state.params["backbone"]["conv1"]["kernel"], weights["params/conv1/kernel"]
+  )
+  np.testing.assert_array_equal(
+    state.batch_stats["backbone"]["bn1"]["mean"], weights["batch_stats/bn1/mean"]
+  )

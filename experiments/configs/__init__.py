@@ -1,10 +1,23 @@
-"""Experiment configs, one ml_collections file per experiment: `--config NAME[:ARG]`."""
+"""Experiment configs, one ml_collections file per experiment: `--config NAME[:smoke]`.
+
+A config file's `get_config()` says what its paper fixes. `get_config` here
+names it, applies the smoke variant last (`common.apply_smoke`), and locks it;
+`load_config` then sets `--config.key=value` overrides through the one
+override mechanism, `jaxseg.config_overrides.derive_config`.
+"""
 
 import importlib
 import pathlib
-import sys
+from collections.abc import Mapping
+
+import ml_collections
+
+from experiments.configs import common
+from jaxseg.config_overrides import derive_config
+from jaxseg.errors import ConfigError
 
 CONFIG_DIR = pathlib.Path(__file__).parent
+VARIANTS = ("smoke",)
 _NOT_CONFIGS = {"__init__", "common"}
 
 
@@ -17,52 +30,24 @@ def available() -> list[str]:
 
 def path_of(name: str) -> pathlib.Path:
   if name not in available():
-    raise KeyError(f"Unknown config {name!r}; available configs: {', '.join(available())}.")
+    raise ConfigError(f"Unknown config {name!r}; available configs: {', '.join(available())}.")
   return CONFIG_DIR / f"{name}.py"
 
 
-def get_config(spec: str):
-  """'NAME' or 'NAME:ARG' -> locked ConfigDict with `name` set."""
-  name, _, arg = spec.partition(":")
+def get_config(spec: str) -> ml_collections.ConfigDict:
+  """'NAME' or 'NAME:smoke' -> locked ConfigDict with `name` set."""
+  name, _, variant = spec.partition(":")
   path_of(name)
-  module = importlib.import_module(f"experiments.configs.{name}")
-  config = module.get_config(arg or None)
+  if variant not in ("", *VARIANTS):
+    raise ConfigError(f"Unknown config variant {variant!r} in {spec!r}; variants: {VARIANTS}.")
+  config = importlib.import_module(f"experiments.configs.{name}").get_config()
+  if variant == "smoke":
+    common.apply_smoke(config)
   config.name = spec
   config.lock()
   return config
 
 
-def split_config_spec(argv: list[str]) -> tuple[str | None, list[str]]:
-  """Takes `--config NAME[:ARG]` (or `--config=...`) out of argv; overrides stay."""
-  rest, spec, i = [argv[0]], None, 1
-  while i < len(argv):
-    token = argv[i]
-    if token == "--config" and i + 1 < len(argv):
-      spec, i = argv[i + 1], i + 2
-      continue
-    if token.startswith("--config="):
-      spec = token.removeprefix("--config=")
-    else:
-      rest.append(token)
-    i += 1
-  return spec, rest
-
-
-def define_config_flag(argv: list[str], default: str | None = None) -> list[str]:
-  """Defines absl's `--config` from `--config NAME[:ARG]` in argv; returns the other args.
-
-  `--config.key=value` overrides then work on the locked config, and an unknown
-  key is an error. An unknown name exits with the list of configs.
-  """
-  from ml_collections import config_flags  # noqa: PLC0415
-
-  spec, rest = split_config_spec(argv)
-  spec = spec or default
-  if spec is None:
-    sys.exit(f"error: --config NAME is required; available configs: {', '.join(available())}")
-  try:
-    config = get_config(spec)
-  except (KeyError, ValueError) as e:
-    sys.exit(f"error: {e.args[0]}")
-  config_flags.DEFINE_config_dict("config", config, lock_config=True, sys_argv=rest)
-  return rest
+def load_config(spec: str, overrides: Mapping[str, object] | None = None):
+  """`get_config(spec)` with dotted-key overrides (values or command-line text) applied."""
+  return derive_config(get_config(spec), overrides or {})

@@ -1,8 +1,11 @@
-"""What every cca config shares: the paper's model, loss, optimiser and schedule (SPEC §4.1)."""
+"""What every cca config shares: the paper's model, loss, optimiser and schedule.
+
+Paper 000; docs/papers.md, "cca (paper 000)".
+"""
 
 from experiments.configs import common
 
-# Paper 000, mean of per-image values (%), SPEC §6.
+# Paper 000, mean of per-image values (%), docs/papers.md, "Reported results".
 PAPER_RESULTS = {
   "isic2016": {"AC": 96.1, "DI": 92.6, "JA": 87.1, "SE": 94.6, "SP": 96.7},
   "isic2017": {"AC": 94.6, "DI": 87.8, "JA": 80.3, "SE": 88.6, "SP": 96.4},
@@ -11,43 +14,29 @@ PAPER_RESULTS = {
 }
 
 
-def paper_config(arg):
+def paper_config():
   """SGD momentum 0.9, lr 1e-4, poly 0.9 per iteration, 150 epochs, batch 8, 256x256."""
-  arg = common.parse_arg(arg)
   config = common.base_config()
   config.model_name = "cca"
-  config.model.resnet_depth = 50
-  config.model.resnet_width = 64
-  config.model.layer_dilations = (2, 2)
-  config.model.width = 256
-  config.model.use_cca = True
-  config.model.use_cgl = True
-  config.model.aux_head = True
-  config.model.attention_query_chunk = 0
+  config.model.update(
+    resnet_depth=50,
+    resnet_width=64,
+    layer_dilations=(2, 2),
+    width=256,
+    use_cca=True,
+    use_cgl=True,
+    aux_head=True,
+    attention_query_chunk=0,
+  )
   config.loss = "wbce_dice"
   config.aux_loss_weight = 1.0  # paper eq. 12: the branches' losses are summed
-
   config.dataset.builder_config = "max512"
-  config.input.image_size = (256, 256)
-  config.input.normalization = "imagenet"
-  config.input.vflip = False  # the paper names no augmentation; horizontal flips only
+  # The paper names no augmentation; horizontal flips only.
+  config.input.update(image_size=(256, 256), normalization="imagenet", vflip=False)
   config.batch_size = 8
   config.num_epochs = 150
-  config.optimizer.name = "sgd"
-  config.optimizer.lr = 1e-4
-  config.optimizer.momentum = 0.9
-  config.schedule.name = "poly"
-  config.schedule.power = 0.9
+  config.optimizer.update(name="sgd", lr=1e-4, momentum=0.9)
+  config.schedule.update(name="poly", power=0.9)
   config.checkpoint_every_steps = 1000
-  config.eval.batch_size = 16
-  if arg == "smoke":
-    apply_smoke(config)
-  return config
-
-
-def apply_smoke(config):
-  common.apply_smoke(config)
-  config.model.resnet_depth = 18
-  config.model.resnet_width = 8
-  config.model.width = 16
+  config.eval_batch_size = 16
   return config

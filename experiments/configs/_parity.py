@@ -11,29 +11,17 @@ test images), the case where most lesions are small in large images.
 from experiments.configs import common
 
 
-def recipe(arg):
-  arg = common.parse_arg(arg)
+def recipe():
   config = common.base_config()
   config.loss = "bce_dice"
-  config.dataset.name = "synthetic_lesions"
-  config.dataset.builder_config = "small_lesions"
-  config.dataset.eval_split = "test"
-  config.input.image_size = (128, 128)
-  config.input.resize_method = "bilinear"
-  config.input.normalization = "imagenet"
-  config.input.hflip = True
-  config.input.vflip = True
+  config.dataset.update(name="synthetic_lesions", builder_config="small_lesions")
+  config.input.update(image_size=(128, 128), normalization="imagenet", hflip=True, vflip=True)
   config.batch_size = 16
   config.num_epochs = 15
-  config.optimizer.name = "adam"
-  config.optimizer.lr = 2e-3
-  config.schedule.name = "poly"
-  config.schedule.power = 0.9
-  config.eval.original_resolution = True
+  config.optimizer.update(name="adam", lr=2e-3)
+  config.schedule.update(name="poly", power=0.9)
+  config.evals.test.resolution = "original"
   config.log_every_steps = 1  # the harness compares the loss of every step
   config.checkpoint_every_steps = 200
   config.progress_bar = False
-  if arg == "smoke":
-    common.apply_smoke(config)
-    config.log_every_steps = 1
   return config

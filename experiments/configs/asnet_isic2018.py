@@ -7,13 +7,8 @@ A quicker single run than the paper's 5-fold protocol (`asnet_isic2018_cv`);
 ids in <workdir>/splits.json. Paper (%, 5-fold): JA 82.15, DI 88.88, AC 96.00.
 """
 
-from experiments.configs import _asnet
+from experiments.configs import _asnet, common
 
 
-def get_config(arg=None):
-  config = _asnet.paper_config(arg)
-  config.dataset.train_split = "protocol:train"
-  config.dataset.eval_split = "protocol:heldout"
-  config.dataset.protocol.name = "holdout"
-  config.dataset.protocol.train_fraction = 0.8
-  return config
+def get_config():
+  return common.use_holdout(_asnet.paper_config(), train_fraction=0.8)

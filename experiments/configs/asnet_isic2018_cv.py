@@ -10,13 +10,8 @@ Paper (%, mean +- std over folds): JA 82.15 +- 0.328, DI 88.88 +- 0.390,
 AC 96.00 +- 0.228.
 """
 
-from experiments.configs import _asnet
+from experiments.configs import _asnet, common
 
 
-def get_config(arg=None):
-  config = _asnet.paper_config(arg)
-  config.dataset.protocol.name = "kfold"
-  config.dataset.protocol.source_split = "train"
-  config.dataset.protocol.num_folds = 2 if arg == "smoke" else 5
-  config.crossval.enabled = True
-  return config
+def get_config():
+  return common.use_kfold_cross_validation(_asnet.paper_config())

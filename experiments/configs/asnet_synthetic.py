@@ -11,15 +11,12 @@ module, loss, optimiser and schedule are the paper's. The 5-fold form of it
 from experiments.configs import _asnet
 
 
-def get_config(arg=None):
-  config = _asnet.paper_config(arg)
-  config.dataset.name = "synthetic_lesions"
-  if arg == "smoke":
-    return config
-  config.dataset.builder_config = "default"
+def get_config():
+  config = _asnet.paper_config()
+  config.dataset.update(name="synthetic_lesions", builder_config="default")
   config.model.resnet_width = 16
-  config.input.image_size = (96, 128)
-  config.input.normalization = "unit"  # no ImageNet weights at this width
+  # Unit range: no ImageNet weights at this width.
+  config.input.update(image_size=(96, 128), normalization="unit")
   config.batch_size = 16
   config.num_epochs = 10
   config.optimizer.lr = 0.05

@@ -8,13 +8,8 @@ r"""ASNet (paper 004): 5-fold cross-validation on the synthetic training images,
 the mean +- std over folds, the layout of paper 004's Table 2.
 """
 
-from experiments.configs import asnet_synthetic
+from experiments.configs import asnet_synthetic, common
 
 
-def get_config(arg=None):
-  config = asnet_synthetic.get_config(arg)
-  config.dataset.protocol.name = "kfold"
-  config.dataset.protocol.source_split = "train"
-  config.dataset.protocol.num_folds = 2 if arg == "smoke" else 5
-  config.crossval.enabled = True
-  return config
+def get_config():
+  return common.use_kfold_cross_validation(asnet_synthetic.get_config())

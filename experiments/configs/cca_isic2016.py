@@ -10,10 +10,7 @@ Paper (mean of per-image values, %): AC 96.1, DI 92.6, JA 87.1, SE 94.6, SP 96.7
 from experiments.configs import _cca
 
 
-def get_config(arg=None):
-  config = _cca.paper_config(arg)
-  if arg != "smoke":
-    config.dataset.name = "isic2016"
-    config.dataset.train_split = "train"
-    config.dataset.eval_split = "test"
+def get_config():
+  config = _cca.paper_config()
+  config.dataset.name = "isic2016"
   return config

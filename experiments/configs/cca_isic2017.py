@@ -12,10 +12,7 @@ training-set-size sweep sets --config.dataset.train_size (100 ... 2000).
 from experiments.configs import _cca
 
 
-def get_config(arg=None):
-  config = _cca.paper_config(arg)
-  if arg != "smoke":
-    config.dataset.name = "isic2017"
-    config.dataset.train_split = "train"
-    config.dataset.eval_split = "test"
+def get_config():
+  config = _cca.paper_config()
+  config.dataset.name = "isic2017"
   return config

@@ -8,15 +8,10 @@ The paper trains on 80% of the 2594 training images and tests on the other
 Paper (mean of per-image values, %): AC 95.9, DI 89.9, JA 83.4, SE 93.6, SP 96.7.
 """
 
-from experiments.configs import _cca
+from experiments.configs import _cca, common
 
 
-def get_config(arg=None):
-  config = _cca.paper_config(arg)
-  if arg != "smoke":
-    config.dataset.name = "isic2018"
-  config.dataset.train_split = "protocol:train"
-  config.dataset.eval_split = "protocol:heldout"
-  config.dataset.protocol.name = "holdout"
-  config.dataset.protocol.train_fraction = 0.8
-  return config
+def get_config():
+  config = _cca.paper_config()
+  config.dataset.name = "isic2018"
+  return common.use_holdout(config, train_fraction=0.8)

@@ -13,11 +13,9 @@ few steps itself instead, since no ISIC 2017 run exists in a smoke test.
 from experiments.configs import _cca
 
 
-def get_config(arg=None):
-  config = _cca.paper_config(arg)
-  if arg != "smoke":
-    config.dataset.name = "ph2"
-    config.dataset.train_split = "train"
-    config.dataset.eval_split = "train"
-    config.evaluate_checkpoint = "runs/cca_isic2017"
+def get_config():
+  config = _cca.paper_config()
+  config.dataset.name = "ph2"
+  config.evals.test.split = "train"  # PH2's one split: all 200 images
+  config.evaluate_checkpoint = "runs/cca_isic2017"
   return config

@@ -12,19 +12,13 @@ paper's.
 from experiments.configs import _cca
 
 
-def get_config(arg=None):
-  config = _cca.paper_config(arg)
-  if arg == "smoke":
-    return config
+def get_config():
+  config = _cca.paper_config()
   config.dataset.builder_config = "default"
-  config.model.resnet_depth = 18
-  config.model.resnet_width = 16
-  config.model.width = 64
-  config.input.image_size = (64, 64)
-  config.input.normalization = "unit"
+  config.model.update(resnet_depth=18, resnet_width=16, width=64)
+  config.input.update(image_size=(64, 64), normalization="unit")
   config.batch_size = 16
   config.num_epochs = 10
-  config.optimizer.name = "adam"
-  config.optimizer.lr = 1e-3
+  config.optimizer.update(name="adam", lr=1e-3)
   config.checkpoint_every_steps = 200
   return config

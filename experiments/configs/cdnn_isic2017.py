@@ -11,12 +11,14 @@ RGB+HSV+L model (Tables IV, V):
   test        AC 93.4  DI 84.9  JA 76.5  SE 82.5  SP 97.5  (challenge entry, six models)
 """
 
-from experiments.configs import _cdnn
+from experiments.configs import _cdnn, common
 
 
-def get_config(arg=None):
-  config = _cdnn.paper_config(arg)
+def get_config():
+  config = _cdnn.paper_config()
   config.dataset.train_split = "train"
-  config.dataset.eval_split = "validation"
-  config.eval.also = (f"{config.dataset.name}:test",)
+  config.evals.test.split = "validation"
+  config.evals.isic2017_test = common.evaluator(
+    "test", postprocess="dual_threshold", results_file="results_isic2017_test.json"
+  )
   return config

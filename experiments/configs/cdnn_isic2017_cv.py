@@ -10,14 +10,17 @@ results_ensemble_test.json). Rerunning the command skips finished folds.
 Paper (%), ISIC 2017 test, the ensemble: AC 93.4, DI 84.9, JA 76.5, SE 82.5, SP 97.5.
 """
 
-from experiments.configs import _cdnn
+from experiments.configs import _cdnn, common
 
 
-def get_config(arg=None):
-  config = _cdnn.paper_config(arg)
-  config.dataset.protocol.name = "kfold"
-  config.dataset.protocol.source_split = "train"
-  config.dataset.protocol.num_folds = 2 if arg == "smoke" else 5
-  config.crossval.enabled = True
-  config.crossval.ensemble_splits = ("validation", "test")
+def get_config():
+  config = common.use_kfold_cross_validation(_cdnn.paper_config())
+  # The six-model ensemble (five folds and all_data) on the official splits.
+  for split in ("validation", "test"):
+    config.evals[f"ensemble_{split}"] = common.evaluator(
+      split,
+      postprocess="dual_threshold",
+      results_file=f"results_ensemble_{split}.json",
+      ensemble=True,
+    )
   return config

@@ -11,12 +11,9 @@ it finishes in minutes on a CPU.
 from experiments.configs import _cdnn
 
 
-def get_config(arg=None):
-  config = _cdnn.paper_config(arg)
-  config.dataset.name = "synthetic_lesions"
-  if arg == "smoke":
-    return config
-  config.dataset.builder_config = "default"
+def get_config():
+  config = _cdnn.paper_config()
+  config.dataset.update(name="synthetic_lesions", builder_config="default")
   config.model.base_width = 8
   config.input.image_size = (96, 128)
   config.batch_size = 16

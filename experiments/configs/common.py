@@ -2,7 +2,31 @@
 
 import ml_collections
 
-CONFIG_ARGS = ("smoke",)
+
+def evaluator(
+  split: str,
+  *,
+  dataset: str = "",
+  resolution: str = "input",
+  postprocess: str = "none",
+  every_steps: int = 0,
+  at_end: bool = True,
+  results_file: str = "results.json",
+  ensemble: bool = False,
+) -> ml_collections.ConfigDict:
+  """One entry of `config.evals` (jaxseg/train/evaluators.py says what each field does)."""
+  return ml_collections.ConfigDict(
+    {
+      "dataset": dataset,
+      "split": split,
+      "resolution": resolution,
+      "postprocess": postprocess,
+      "every_steps": every_steps,
+      "at_end": at_end,
+      "results_file": results_file,
+      "ensemble": ensemble,
+    }
+  )
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -30,7 +54,6 @@ def base_config() -> ml_collections.ConfigDict:
   # ISIC/PH2 archives; default <data_dir>/downloads/manual/.
   config.dataset.manual_dir = ml_collections.FieldReference(None, field_type=str)
   config.dataset.train_split = "train"  # an official split, or protocol:train
-  config.dataset.eval_split = "test"  # an official split, or protocol:heldout
   config.dataset.train_size = 0  # > 0: a seeded subset of the train split (cca Table 8)
   # Non-official splits of `source_split` (jaxseg/data/splits.py); name: none,
   # holdout (num_train or train_fraction) or kfold (num_folds, fold).
@@ -89,52 +112,79 @@ def base_config() -> ml_collections.ConfigDict:
   config.log_every_steps = 50
   config.checkpoint_every_steps = 500
   config.keep_checkpoints = 3
-  config.eval_every_steps = 0  # 0: evaluate once, after training
   config.progress_bar = True
 
-  config.eval = ml_collections.ConfigDict()
-  config.eval.batch_size = 16
-  config.eval.original_resolution = False
-  # More 'DATASET:SPLIT' to score after training (ulffn: 'isic2017:test'); each
-  # writes <workdir>/results_DATASET_SPLIT.json.
-  config.eval.also = ()
-  # "none": foreground where probability >= 0.5; "dual_threshold": cdnn's
-  # post-processing (jaxseg/postprocess.py), at the resolution being scored.
-  config.eval.postprocess = "none"
+  # Named evaluators, big_vision style: what is scored, how, when, and the
+  # results file each writes (fields: `evaluator` above; jaxseg/train/evaluators.py).
+  config.evals = ml_collections.ConfigDict({"test": evaluator("test")})
+  config.eval_batch_size = 16
 
   # k-fold cross-validation (cdnn, asnet; jaxseg/train/crossval.py): train every
-  # fold of the kfold `dataset.protocol` in <workdir>/fold_<k>, each scored on
-  # its held-out part; <workdir>/results.json holds the mean and std over folds.
+  # fold of the kfold `dataset.protocol` in <workdir>/fold_<k>, each scored by
+  # the evaluators; <workdir>/results.json holds the mean and std over folds.
+  # Evaluators with `ensemble=True` score the bagging ensemble of the fold
+  # models plus one trained on the whole source split (<workdir>/all_data).
   config.crossval = ml_collections.ConfigDict()
   config.crossval.enabled = False
-  # Official splits to score a bagging ensemble on: the fold models plus one
-  # trained on the whole source split (<workdir>/all_data); cdnn's six models.
-  config.crossval.ensemble_splits = ()
   return config
 
 
-def parse_arg(arg: str | None) -> str | None:
-  if arg not in (None, "", *CONFIG_ARGS):
-    raise ValueError(f"Unknown config argument {arg!r}; supported: {CONFIG_ARGS}.")
-  return arg or None
+def use_holdout(config, *, num_train: int = 0, train_fraction: float = 0.0):
+  """Train on a seeded part of `protocol.source_split`, score the rest (evals.test)."""
+  config.dataset.train_split = "protocol:train"
+  config.dataset.protocol.update(name="holdout", num_train=num_train, train_fraction=train_fraction)
+  config.evals.test.split = "protocol:heldout"
+  return config
+
+
+def use_kfold_cross_validation(config, num_folds: int = 5):
+  """One run per seeded fold of `protocol.source_split`, each scored on its held-out part."""
+  config.dataset.protocol.update(name="kfold", source_split="train", num_folds=num_folds)
+  config.crossval.enabled = True
+  config.evals.test.split = "protocol:heldout"
+  return config
+
+
+# The smoke variant (`--config NAME:smoke`): each model family at a tiny width.
+SMOKE_MODEL_SETTINGS = {
+  "asnet": {"resnet_width": 4},
+  "cca": {"resnet_depth": 18, "resnet_width": 8, "width": 16},
+  "cdnn": {"base_width": 4},
+  "rmsm": {"base_width": 4},
+  "ulffn": {"base_width": 4},
+  "unet": {"base_width": 4},
+}
+# synthetic_lesions/tiny has 24 training images; holdout protocols keep 18.
+SMOKE_HOLDOUT_TRAIN = 18
 
 
 def apply_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """A few steps at tiny size: the whole path in well under a minute on CPU.
+  """The config's model, loss and protocol, a few steps at tiny size, well under a minute on CPU.
 
-  Real-data configs run their model and protocol on `synthetic_lesions/tiny`
-  instead (it has every official split name), so smoke runs need no download.
+  Every dataset becomes `synthetic_lesions/tiny` (it has every official split
+  name), so smoke runs need no download; runs that would evaluate another
+  run's checkpoint train their own.
   """
+  if config.model_name not in SMOKE_MODEL_SETTINGS:
+    raise KeyError(f"No smoke settings for model {config.model_name!r} in SMOKE_MODEL_SETTINGS.")
+  config.model.update(SMOKE_MODEL_SETTINGS[config.model_name])
   config.dataset.name = "synthetic_lesions"
   config.dataset.builder_config = "tiny"
+  config.dataset.manual_dir = None
+  if config.dataset.protocol.num_train:
+    config.dataset.protocol.num_train = SMOKE_HOLDOUT_TRAIN
+  if config.dataset.protocol.name == "kfold":
+    config.dataset.protocol.num_folds = 2
+  for entry in config.evals.values():
+    entry.dataset = ""
+    entry.every_steps = 0
   config.pretrained_backbone = ""
   config.evaluate_checkpoint = ""
   config.input.image_size = (32, 32)
   config.batch_size = 4
   config.num_train_steps = 4
-  config.log_every_steps = 2
+  config.log_every_steps = min(config.log_every_steps, 2)
   config.checkpoint_every_steps = 2
-  config.eval_every_steps = 0
-  config.eval.batch_size = 8
+  config.eval_batch_size = 8
   config.progress_bar = False
   return config

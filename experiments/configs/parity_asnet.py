@@ -10,11 +10,11 @@ initialisation, trained with `_parity.recipe`.
 from experiments.configs import _parity
 
 
-def get_config(arg=None):
-  config = _parity.recipe(arg)
+def get_config():
+  config = _parity.recipe()
   config.model_name = "asnet"
   config.model.resnet_depth = 34
-  config.model.resnet_width = 4 if arg == "smoke" else 16
+  config.model.resnet_width = 16
   config.model.use_asm = False
   config.model.decoder_extra_blocks = 0
   return config

@@ -9,10 +9,10 @@ Base width 8 (486,553 parameters), depth 4, from random initialisation, trained 
 from experiments.configs import _parity
 
 
-def get_config(arg=None):
-  config = _parity.recipe(arg)
+def get_config():
+  config = _parity.recipe()
   config.model_name = "unet"
-  config.model.base_width = 4 if arg == "smoke" else 8
+  config.model.base_width = 8
   config.model.depth = 4
   config.model.num_classes = 1
   return config

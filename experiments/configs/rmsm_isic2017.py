@@ -9,10 +9,7 @@ Paper (ISIC 2017 test, %): AC 97.5, DI 91.16, JA 83.83, SE 94.29, SP 96.94.
 from experiments.configs import _rmsm
 
 
-def get_config(arg=None):
-  config = _rmsm.paper_config(arg)
-  if arg != "smoke":
-    config.dataset.name = "isic2017"
-    config.dataset.train_split = "train"
-    config.dataset.eval_split = "test"
+def get_config():
+  config = _rmsm.paper_config()
+  config.dataset.name = "isic2017"
   return config

@@ -10,10 +10,8 @@ loss and augmentations are the paper's.
 from experiments.configs import _rmsm
 
 
-def get_config(arg=None):
-  config = _rmsm.paper_config(arg)
-  if arg == "smoke":
-    return config
+def get_config():
+  config = _rmsm.paper_config()
   config.dataset.builder_config = "default"
   config.model.base_width = 16
   config.input.image_size = (64, 64)

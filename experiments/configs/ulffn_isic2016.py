@@ -10,19 +10,16 @@ ISIC 2017 test set (results_isic2017_test.json). Paper (%):
   ISIC 2017 test  AC 89.20  DI 92.50  JA 87.09  SE 94.39  SP 92.22
 """
 
-from experiments.configs import _ulffn
+from experiments.configs import _ulffn, common
 
 
-def get_config(arg=None):
-  config = _ulffn.paper_config(arg)
-  config.dataset.train_split = "protocol:train"
-  config.dataset.protocol.name = "holdout"
-  if arg == "smoke":
-    config.dataset.protocol.num_train = 18  # of synthetic tiny's 24
-    config.eval.also = ("synthetic_lesions:validation",)
-    return config
-  config.dataset.name = "isic2016"
-  config.dataset.protocol.num_train = 700
-  config.dataset.eval_split = "test"
-  config.eval.also = ("isic2017:test",)
+def get_config():
+  config = _ulffn.paper_config()
+  # Trains on 700 of train (the other 200 are the paper's validation images);
+  # scored on the official test split.
+  config.dataset.update(name="isic2016", train_split="protocol:train")
+  config.dataset.protocol.update(name="holdout", num_train=700)
+  config.evals.isic2017_test = common.evaluator(
+    "test", dataset="isic2017", results_file="results_isic2017_test.json"
+  )
   return config

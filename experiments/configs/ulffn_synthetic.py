@@ -10,16 +10,14 @@ switches are the paper's.
 from experiments.configs import _ulffn
 
 
-def get_config(arg=None):
-  config = _ulffn.paper_config(arg)
-  if arg == "smoke":
-    return config
+def get_config():
+  config = _ulffn.paper_config()
   config.dataset.builder_config = "default"
   config.model.base_width = 8
   config.input.image_size = (64, 64)
   config.batch_size = 16
   config.num_epochs = 10
-  config.optimizer.lr = 1e-3
+  config.optimizer.update(name="adam", lr=1e-3)
   config.schedule.name = "constant"
   config.checkpoint_every_steps = 200
   return config

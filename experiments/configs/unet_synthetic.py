@@ -5,29 +5,21 @@ r"""U-Net baseline on the built-in synthetic lesions: the project's default run.
 
 Sized for a laptop CPU: base width 16 at 64x64 input trains to mean JA >= 0.80
 on the synthetic test split in a few minutes on 2 cores. The paper-sized U-Net
-(SPEC §4.6) is `--config.model.base_width=64`.
+(docs/papers.md, "Baselines") is `--config.model.base_width=64`.
 """
 
 from experiments.configs import common
 
 
-def get_config(arg=None):
-  arg = common.parse_arg(arg)
+def get_config():
   config = common.base_config()
   config.model_name = "unet"
-  config.model.base_width = 16
-  config.model.depth = 4
+  config.model.update(base_width=16, depth=4)
   config.loss = "bce_dice"
-
   config.input.image_size = (64, 64)
   config.batch_size = 16
   config.num_epochs = 12
-  config.optimizer.name = "adam"
-  config.optimizer.lr = 2e-3
+  config.optimizer.update(name="adam", lr=2e-3)
   config.schedule.name = "poly"
   config.checkpoint_every_steps = 200
-
-  if arg == "smoke":
-    common.apply_smoke(config)
-    config.model.base_width = 4
   return config

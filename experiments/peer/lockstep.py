@@ -12,7 +12,7 @@ import torch
 from experiments.peer import train as peer_train
 from experiments.peer import twins
 from jaxseg.data import pipeline, splits
-from jaxseg.train import optim, trainer
+from jaxseg.train import optim, setup
 
 
 def train_in_lockstep(config, num_steps: int) -> list[tuple[float, float]]:
@@ -22,11 +22,14 @@ def train_in_lockstep(config, num_steps: int) -> list[tuple[float, float]]:
   total_steps = optim.total_train_steps(config, len(source))
   epoch_steps = optim.steps_per_epoch(len(source), config.batch_size)
   batches = iter(pipeline.train_dataset(source, config.input, config.batch_size, config.seed))
-  mesh = trainer.create_mesh(jax.devices()[:1])
-  model = trainer.build_model(config)
-  schedule = optim.create_schedule(config, total_steps, epoch_steps)
-  state = trainer.init_state(config, model, optim.create_optimizer(config, schedule), mesh)
-  train_step = trainer.build_train_step(config, schedule, mesh, donate_state=False)
+  run = setup.setup_run(
+    config,
+    setup.create_mesh(jax.devices()[:1]),
+    total_steps=total_steps,
+    steps_per_epoch=epoch_steps,
+    donate_state=False,
+  )
+  model, state = run.model, run.state
   twin = twins.create_twin(config.model_name, config.model.to_dict())
   height, width = config.input.image_size
   creation_order = model.init(
@@ -35,15 +38,15 @@ def train_in_lockstep(config, num_steps: int) -> list[tuple[float, float]]:
   twins.load_flax_variables(
     twin, {"params": state.params, "batch_stats": state.batch_stats}, creation_order
   )
-  optimizer, lr_schedule = peer_train.create_optimizer(twin, config, total_steps)
+  optimizer, lr_schedule = peer_train.create_twin_optimizer(twin, config, total_steps)
   twin.train()
   losses = []
   for _ in range(num_steps):
     batch = next(batches)
-    state, step_metrics = train_step(state, trainer.put_batch(batch, mesh))
+    state, step_metrics = run.train_step(state, setup.put_batch(batch, run.mesh))
     images = peer_train.to_tensor(batch["image"], config.input.normalization)
     masks = torch.from_numpy(batch["mask"].astype(np.float32))[:, None]
-    loss = peer_train.bce_dice(twin(images), masks)
+    loss = peer_train.bce_dice_torch(twin(images), masks)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

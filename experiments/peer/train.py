@@ -37,7 +37,9 @@ SUPPORTED = {
   "input.shift_fraction": (0.0,),
   "input.scale_range": ((1.0, 1.0),),
   "input.contrast_probability": (0.0,),
-  "eval.postprocess": ("none",),
+  "evals.test.postprocess": ("none",),
+  "evals.test.dataset": ("",),
+  "evals.test.every_steps": (0,),
   "dtype": ("float32",),
 }
 
@@ -51,6 +53,11 @@ class TwinRun:
 
 def check_supported(config) -> None:
   """The twin implements the recipes of the parity configs; anything else is an error."""
+  if set(config.evals) != {"test"}:
+    raise ValueError(
+      f"The twin scores one evaluator, evals.test; config {config.name!r} has "
+      f"{sorted(config.evals)}."
+    )
   for key, allowed in SUPPORTED.items():
     value = config
     for part in key.split("."):
@@ -61,7 +68,7 @@ def check_supported(config) -> None:
       raise ValueError(f"The PyTorch twin supports {key} in {allowed}; the config has {value!r}.")
 
 
-def bce_dice(logits: torch.Tensor, masks: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+def bce_dice_torch(logits: torch.Tensor, masks: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
   """0.5 x BCE (mean over pixels) + (1 - soft Dice), per image, mean over the batch."""
   bce = F.binary_cross_entropy_with_logits(logits, masks, reduction="none").mean(dim=(1, 2, 3))
   probs = torch.sigmoid(logits)
@@ -110,7 +117,7 @@ def _train_batches(source, config, generator: torch.Generator, total_steps: int)
       )
 
 
-def create_optimizer(model, config, total_steps: int):
+def create_twin_optimizer(model, config, total_steps: int):
   opt = config.optimizer
   if opt.name == "adam":
     optimizer = torch.optim.Adam(
@@ -132,7 +139,7 @@ def _text(value) -> str:
 
 
 @torch.no_grad()
-def evaluate(model, source, truth_source, config) -> dict[str, float]:
+def evaluate_twin(model, source, truth_source, config) -> dict[str, float]:
   """Probabilities resized (bilinear) to each mask's own size, foreground at >= 0.5.
 
   `truth_source` holds the masks scored against: the same split opened with
@@ -141,7 +148,7 @@ def evaluate(model, source, truth_source, config) -> dict[str, float]:
   model.eval()
   accumulator = metrics.MetricAccumulator()
   size = tuple(config.input.image_size)
-  batch = config.eval.batch_size
+  batch = config.eval_batch_size
   for start in range(0, len(source), batch):
     examples = [source[i] for i in range(start, min(start + batch, len(source)))]
     images = np.stack([resize_example(example, size)[0] for example in examples])
@@ -159,7 +166,9 @@ def evaluate(model, source, truth_source, config) -> dict[str, float]:
   return {k: float(v) for k, v in accumulator.summary()["mean"].items()}
 
 
-def train_and_evaluate(config, seed: int, peer_init: str = "torch", workdir: str = "") -> TwinRun:
+def train_twin_and_evaluate(
+  config, seed: int, peer_init: str = "torch", workdir: str = ""
+) -> TwinRun:
   """Trains the twin of `config.model_name` for the config's steps; scores its eval split."""
   check_supported(config)
   torch.manual_seed(seed)
@@ -170,22 +179,22 @@ def train_and_evaluate(config, seed: int, peer_init: str = "torch", workdir: str
     raise ValueError(f"peer_init is 'torch' or 'flax', got {peer_init!r}.")
   train_source = splits.open_train_split(config.dataset, workdir or None)
   total_steps = optim.total_train_steps(config, len(train_source))
-  optimizer, schedule = create_optimizer(model, config, total_steps)
+  optimizer, schedule = create_twin_optimizer(model, config, total_steps)
   generator = torch.Generator().manual_seed(seed)
   losses = []
   start = time.perf_counter()
   model.train()
   for images, masks in _train_batches(train_source, config, generator, total_steps):
-    loss = bce_dice(model(images), masks)
+    loss = bce_dice_torch(model(images), masks)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     schedule.step()
     losses.append(loss.item())
-  split = config.dataset.eval_split
+  split = config.evals.test.split
   eval_source = splits.open_split(config.dataset, split, workdir or None)
   truth_source = eval_source
-  if config.eval.original_resolution:
+  if config.evals.test.resolution == "original":
     truth_source = splits.open_split(config.dataset, split, workdir or None, ground_truth_only=True)
-  scores = evaluate(model, eval_source, truth_source, config)
+  scores = evaluate_twin(model, eval_source, truth_source, config)
   return TwinRun(losses=losses, metrics=scores, seconds=time.perf_counter() - start)

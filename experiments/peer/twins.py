@@ -45,7 +45,7 @@ def upsample2x(x: torch.Tensor) -> torch.Tensor:
   return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
-class BasicBlock(nn.Module):
+class BasicBlockTwin(nn.Module):
   expansion = 1
 
   def __init__(self, in_channels: int, planes: int, stride: int):
@@ -66,7 +66,7 @@ class BasicBlock(nn.Module):
     return F.relu(self.bn2(self.conv2(y)) + shortcut)
 
 
-class Bottleneck(nn.Module):
+class BottleneckTwin(nn.Module):
   expansion = 4
 
   def __init__(self, in_channels: int, planes: int, stride: int):
@@ -96,7 +96,7 @@ class ResNetEncoder(nn.Module):
 
   def __init__(self, depth: int = 34, base_width: int = 64):
     super().__init__()
-    block = BasicBlock if depth < 50 else Bottleneck
+    block = BasicBlockTwin if depth < 50 else BottleneckTwin
     self.conv1 = nn.Conv2d(3, base_width, 7, 2, 3, bias=False)
     self.bn1 = nn.BatchNorm2d(base_width)
     self.maxpool = nn.MaxPool2d(3, 2, 1)
@@ -129,7 +129,7 @@ class ResNetEncoder(nn.Module):
     return features
 
 
-class DecoderLevel(nn.Module):
+class DecoderLevelTwin(nn.Module):
   """[3x3 conv-BN-ReLU], bilinear x2, 1x1 conv-BN-ReLU to the skip's width, + skip, ReLU."""
 
   def __init__(self, in_channels: int, skip_channels: int, use_conv3x3: bool):
@@ -156,7 +156,7 @@ class ASNetBaselineTwin(nn.Module):
     width = channels["layer4"]
     self.decoder = nn.ModuleList()
     for skip, use_conv3x3 in self.LEVELS:
-      self.decoder.append(DecoderLevel(width, channels[skip], use_conv3x3))
+      self.decoder.append(DecoderLevelTwin(width, channels[skip], use_conv3x3))
       width = channels[skip]
     head_width = max(1, 32 * resnet_width // 64)
     self.head_conv1x1 = conv_bn_relu(width, head_width, 1)
@@ -172,7 +172,7 @@ class ASNetBaselineTwin(nn.Module):
     return self.head(x)
 
 
-class DoubleConv(nn.Sequential):
+class DoubleConvTwin(nn.Sequential):
   def __init__(self, in_channels: int, out_channels: int):
     super().__init__(
       conv_bn_relu(in_channels, out_channels, 3), conv_bn_relu(out_channels, out_channels, 3)
@@ -180,28 +180,28 @@ class DoubleConv(nn.Sequential):
 
 
 class UpLevel(nn.Module):
-  """2x2/2 transposed convolution, concatenation after the skip, DoubleConv."""
+  """2x2/2 transposed convolution, concatenation after the skip, DoubleConvTwin."""
 
   def __init__(self, in_channels: int, width: int):
     super().__init__()
     self.up = nn.ConvTranspose2d(in_channels, width, 2, stride=2)
-    self.convs = DoubleConv(2 * width, width)
+    self.convs = DoubleConvTwin(2 * width, width)
 
   def forward(self, x, skip):
     return self.convs(torch.cat([skip, self.up(x)], dim=1))
 
 
 class UNetTwin(nn.Module):
-  """`jaxseg.models.unet.UNet`: DoubleConv levels, 2x2 max pool, 2x2/2 transposed convs."""
+  """`jaxseg.models.unet.UNet`: DoubleConvTwin levels, 2x2 max pool, 2x2/2 transposed convs."""
 
   def __init__(self, base_width: int = 64, depth: int = 4, num_classes: int = 1):
     super().__init__()
     self.down = nn.ModuleList()
     in_channels = 3
     for level in range(depth):
-      self.down.append(DoubleConv(in_channels, base_width * 2**level))
+      self.down.append(DoubleConvTwin(in_channels, base_width * 2**level))
       in_channels = base_width * 2**level
-    self.bottom = DoubleConv(in_channels, base_width * 2**depth)
+    self.bottom = DoubleConvTwin(in_channels, base_width * 2**depth)
     in_channels = base_width * 2**depth
     self.up = nn.ModuleList()
     for level in reversed(range(depth)):

@@ -1,4 +1,4 @@
-"""Protocol splits that are not official (SPEC §3), as id lists.
+"""Protocol splits that are not official, as id lists (docs/papers.md, "Datasets and splits").
 
 Seeded and deterministic: ids are sorted before the seeded permutation, so the
 split depends only on the set of ids and the seed, never on storage order.
@@ -8,18 +8,19 @@ split depends only on the set of ids and the seed, never on storage order.
   ISIC 2018 2000 / 594 (rmsm)                    holdout(ids, num_train=2000)
   5-fold cross-validation (cdnn, asnet)          kfold(ids, num_folds=5)[fold]
 
-Configs name them as splits: `dataset.train_split = "protocol:train"` and
-`dataset.eval_split = "protocol:heldout"` subset `dataset.protocol.source_split`.
+Configs name them as splits: `dataset.train_split = "protocol:train"` and an
+evaluator's `split = "protocol:heldout"` subset `dataset.protocol.source_split`.
 """
 
-import json
 import os
 from collections.abc import Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
 
+from jaxseg import atomic_files
 from jaxseg.data import datasets
+from jaxseg.errors import ConfigError
 
 PROTOCOL_PREFIX = "protocol:"
 PARTS = ("train", "heldout")
@@ -35,10 +36,10 @@ def _permuted(ids: Sequence[str], seed: int) -> list[str]:
 def holdout(ids, *, num_train: int = 0, train_fraction: float = 0.0, seed: int = 0) -> dict:
   """{"train": ids, "heldout": ids}: `num_train` ids, or round(fraction * n), for training."""
   if bool(num_train) == bool(train_fraction):
-    raise ValueError("Give exactly one of num_train and train_fraction.")
+    raise ConfigError("Give exactly one of num_train and train_fraction.")
   count = num_train or round(train_fraction * len(ids))
   if not 0 < count < len(ids):
-    raise ValueError(f"Cannot hold out with {count} training ids out of {len(ids)}.")
+    raise ConfigError(f"Cannot hold out with {count} training ids out of {len(ids)}.")
   order = _permuted(ids, seed)
   return {"train": sorted(order[:count]), "heldout": sorted(order[count:])}
 
@@ -46,7 +47,7 @@ def holdout(ids, *, num_train: int = 0, train_fraction: float = 0.0, seed: int =
 def kfold(ids, *, num_folds: int, seed: int = 0) -> list[dict]:
   """k folds of near-equal size; fold f holds out its part and trains on the rest."""
   if not 2 <= num_folds <= len(ids):
-    raise ValueError(f"Cannot make {num_folds} folds of {len(ids)} ids.")
+    raise ConfigError(f"Cannot make {num_folds} folds of {len(ids)} ids.")
   parts = np.array_split(np.array(_permuted(ids, seed), dtype=object), num_folds)
   return [
     {
@@ -68,9 +69,9 @@ def protocol_ids(all_ids, protocol) -> dict:
     )
   if protocol.name == "kfold":
     if not 0 <= protocol.fold < protocol.num_folds:
-      raise ValueError(f"fold {protocol.fold} is not in [0, {protocol.num_folds}).")
+      raise ConfigError(f"fold {protocol.fold} is not in [0, {protocol.num_folds}).")
     return kfold(all_ids, num_folds=protocol.num_folds, seed=protocol.seed)[protocol.fold]
-  raise KeyError(
+  raise ConfigError(
     f"Unknown protocol {protocol.name!r}; choose holdout or kfold (config key dataset.protocol)."
   )
 
@@ -106,7 +107,7 @@ def _text(value) -> str:
 
 
 def _open_official(dataset_config, split: str, decoders=None, with_original_mask=False):
-  return datasets.open_split(
+  return datasets.open_data_source(
     dataset_config.name,
     split,
     dataset_config.builder_config,
@@ -129,7 +130,7 @@ def open_train_split(dataset_config, workdir: str | None = None):
   if not size:
     return source
   if size > len(source):
-    raise ValueError(
+    raise ConfigError(
       f"dataset.train_size {size} exceeds the {len(source)} examples of "
       f"{dataset_config.train_split!r}."
     )
@@ -140,7 +141,7 @@ def open_train_split(dataset_config, workdir: str | None = None):
     ids = _ids_of(dataset_config, dataset_config.train_split)
   kept = set(_permuted(ids, dataset_config.protocol.seed)[:size])
   if workdir is not None:
-    _write_json(
+    atomic_files.write_json(
       os.path.join(workdir, "train_ids.json"), {"train_size": size, "train": sorted(kept)}
     )
   return Subset(source, [i for i, example_id in enumerate(ids) if example_id in kept])
@@ -160,7 +161,7 @@ def open_split(
     return _open_official(dataset_config, split, decoders, ground_truth_only)
   part = split.removeprefix(PROTOCOL_PREFIX)
   if part not in PARTS:
-    raise KeyError(f"Unknown protocol split {split!r}; use protocol:train or protocol:heldout.")
+    raise ConfigError(f"Unknown protocol split {split!r}; use protocol:train or protocol:heldout.")
   protocol = dataset_config.protocol
   source_ids = _ids_of(dataset_config, protocol.source_split)
   parts = protocol_ids(source_ids, protocol)
@@ -178,12 +179,4 @@ def _write_split_ids(workdir: str, dataset_config, parts: dict):
     "protocol": dataset_config.protocol.to_dict(),
     **parts,
   }
-  _write_json(os.path.join(workdir, "splits.json"), record)
-
-
-def _write_json(path: str, record: dict):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = f"{path}.tmp.{os.getpid()}"
-  with open(tmp, "w") as f:
-    json.dump(record, f, indent=1)
-  os.replace(tmp, path)
+  atomic_files.write_json(os.path.join(workdir, "splits.json"), record)

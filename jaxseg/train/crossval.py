@@ -1,14 +1,16 @@
-"""k-fold cross-validation (cdnn SPEC §4.4, asnet §4.5) and cdnn's bagging ensemble.
+"""k-fold cross-validation (cdnn, asnet) and cdnn's bagging ensemble.
 
-A config with `crossval.enabled` and a kfold `dataset.protocol` runs as
+Protocols: docs/papers.md, "cdnn (paper 003)" and "asnet (paper 004)". A config
+with `crossval.enabled` and a kfold `dataset.protocol` runs as
 
   <workdir>/folds.json                  every fold's held-out ids (seeded, disjoint, covering)
-  <workdir>/fold_<k>/                   an ordinary run: trains on the other folds,
-                                        results.json scores fold k's held-out part
+  <workdir>/fold_<k>/                   an ordinary run: trains on the other folds; its
+                                        evaluators score fold k's held-out part (results.json)
   <workdir>/results.json                mean and std over folds of the fold means
-  <workdir>/all_data/                   (with crossval.ensemble_splits) a run on the
-                                        whole source split, scored on those splits
-  <workdir>/results_ensemble_<split>.json   the fold models plus all_data, averaged
+  <workdir>/all_data/                   (with ensemble evaluators) a run on the whole
+                                        source split, scored by those evaluators
+  <workdir>/results_ensemble_<split>.json   the ensemble evaluators: fold models plus
+                                        all_data, averaged
 
 Every run is an ordinary `trainer.train_and_evaluate`, so an interrupted fold
 resumes from its last checkpoint, and a fold with its results.json is not
@@ -26,63 +28,73 @@ import jax
 import numpy as np
 from absl import logging
 
-from jaxseg import metrics
+from jaxseg import atomic_files, distributed, metrics
+from jaxseg.config_overrides import derive_config
 from jaxseg.data import splits
+from jaxseg.errors import ConfigError
 from jaxseg.train import ensemble, trainer
 
 
-def _variant(config, **dataset_changes):
-  variant = config.copy_and_resolve_references()
-  with variant.unlocked():
-    variant.crossval.enabled = False
-    variant.crossval.ensemble_splits = ()
-    for key, value in dataset_changes.items():
-      *parents, leaf = key.split(".")
-      node = variant.dataset
-      for parent in parents:
-        node = node[parent]
-      node[leaf] = value
-  return variant
+def ensemble_evaluators(config) -> list[tuple]:
+  return [(name, entry) for name, entry in config.evals.items() if entry.ensemble]
 
 
 def fold_config(config, fold: int):
   """Fold `fold` of the kfold protocol: train on the other folds, score the held-out one."""
-  variant = _variant(
+  return derive_config(
     config,
-    train_split=f"{splits.PROTOCOL_PREFIX}train",
-    eval_split=f"{splits.PROTOCOL_PREFIX}heldout",
-    **{"protocol.fold": fold},
+    {
+      "crossval.enabled": False,
+      "dataset.train_split": f"{splits.PROTOCOL_PREFIX}train",
+      "dataset.protocol.fold": fold,
+    },
   )
-  with variant.unlocked():
-    variant.eval.also = ()  # folds score their held-out part only
-  return variant
 
 
 def all_data_config(config):
-  """The ensemble's extra member: the whole source split, scored on the ensemble splits."""
-  first, *others = config.crossval.ensemble_splits
-  variant = _variant(
-    config,
-    train_split=config.dataset.protocol.source_split,
-    eval_split=first,
-    **{"protocol.name": "none"},
-  )
-  with variant.unlocked():
-    variant.eval.also = tuple(f"{config.dataset.name}:{split}" for split in others)
-  return variant
+  """The ensemble's extra member: the whole source split, scored by the ensemble evaluators.
+
+  The first of them writes results.json, the others results_<dataset>_<split>.json.
+  """
+  overrides = {
+    "crossval.enabled": False,
+    "dataset.train_split": config.dataset.protocol.source_split,
+    "dataset.protocol.name": "none",
+  }
+  for name, entry in config.evals.items():
+    if not entry.ensemble:  # held-out evaluators: no held-out part without a protocol
+      overrides.update({f"evals.{name}.at_end": False, f"evals.{name}.every_steps": 0})
+  for index, (name, entry) in enumerate(ensemble_evaluators(config)):
+    dataset = entry.dataset or config.dataset.name
+    overrides[f"evals.{name}.ensemble"] = False
+    overrides[f"evals.{name}.results_file"] = (
+      "results.json" if index == 0 else f"results_{dataset}_{entry.split.replace(':', '_')}.json"
+    )
+  return derive_config(config, overrides)
 
 
 def check_config(config):
   protocol = config.dataset.protocol
   if protocol.name != "kfold":
-    raise ValueError(
+    raise ConfigError(
       f"crossval.enabled needs dataset.protocol.name = 'kfold' (got {protocol.name!r}) in "
       f"config {config.name!r}."
     )
-  for split in config.crossval.ensemble_splits:
-    if split.startswith(splits.PROTOCOL_PREFIX):
-      raise ValueError(
-        f"crossval.ensemble_splits are official splits of {config.dataset.name}, not {split!r}."
+  held_out = [
+    name
+    for name, entry in config.evals.items()
+    if not entry.ensemble and entry.at_end and entry.results_file == "results.json"
+  ]
+  if not held_out or config.evals[held_out[0]].split != f"{splits.PROTOCOL_PREFIX}heldout":
+    raise ConfigError(
+      f"Cross-validation config {config.name!r} needs an evaluator writing results.json on "
+      "protocol:heldout (each fold's score), e.g. --config.evals.test.split=protocol:heldout."
+    )
+  for name, entry in ensemble_evaluators(config):
+    if entry.split.startswith(splits.PROTOCOL_PREFIX):
+      raise ConfigError(
+        f"config.evals.{name} scores the ensemble on an official split of "
+        f"{config.dataset.name}, not {entry.split!r}."
       )
 
 
@@ -99,13 +111,6 @@ def summarize_folds(fold_results: list[dict]) -> dict:
     "folds": [r["metrics"] for r in fold_results],
     "num_images": len(per_image),
   }
-
-
-def _write_json(path: str, record: dict):
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(record, f, indent=1)
-  os.replace(tmp, path)
 
 
 def _read_results(run_dir: str) -> dict | None:
@@ -129,7 +134,7 @@ def write_fold_ids(config, workdir: str):
     "heldout": [fold["heldout"] for fold in folds],
   }
   if jax.process_index() == 0:
-    _write_json(os.path.join(workdir, "folds.json"), record)
+    atomic_files.write_json(os.path.join(workdir, "folds.json"), record)
 
 
 def train_folds(config, workdir: str) -> dict:
@@ -140,14 +145,12 @@ def train_folds(config, workdir: str) -> dict:
   runs, fold_results = [], []
   for fold in range(config.dataset.protocol.num_folds):
     run_dir = os.path.join(workdir, f"fold_{fold}")
-    results = _read_results(run_dir)
-    if results is None:
+    if not distributed.lead_decides(_read_results(run_dir) is not None):
       logging.info("Cross-validation: training fold %d in %s.", fold, run_dir)
       runs.append(trainer.train_and_evaluate(fold_config(config, fold), run_dir))
-      results = _read_results(run_dir)
     else:
       logging.info("Cross-validation: fold %d is finished (%s).", fold, run_dir)
-    fold_results.append(results)
+    fold_results.append(_read_results(run_dir))
 
   summary = None
   if jax.process_index() == 0:
@@ -160,7 +163,7 @@ def train_folds(config, workdir: str) -> dict:
       "postprocess": first.get("postprocess", "none"),
       **summarize_folds(fold_results),
     }
-    _write_json(os.path.join(workdir, "results.json"), summary)
+    atomic_files.write_json(os.path.join(workdir, "results.json"), summary)
     mean, std = summary["metrics"], summary["std"]
     logging.info(
       "Cross-validation over %d folds: JA %.4f +- %.4f, DI %.4f +- %.4f, AC %.4f +- %.4f.",
@@ -168,17 +171,14 @@ def train_folds(config, workdir: str) -> dict:
     )  # fmt: skip
 
   ensemble_results = {}
-  if config.crossval.ensemble_splits:
+  if ensemble_evaluators(config):
     all_data_dir = os.path.join(workdir, "all_data")
-    if _read_results(all_data_dir) is None:
+    if not distributed.lead_decides(_read_results(all_data_dir) is not None):
       logging.info("Training the ensemble's all-data model in %s.", all_data_dir)
       runs.append(trainer.train_and_evaluate(all_data_config(config), all_data_dir))
     member_dirs = [os.path.join(workdir, f"fold_{k}") for k in range(len(fold_results))]
     ensemble_results = ensemble.evaluate_ensemble(
-      fold_config(config, 0),
-      [*member_dirs, all_data_dir],
-      config.crossval.ensemble_splits,
-      workdir,
+      fold_config(config, 0), [*member_dirs, all_data_dir], ensemble_evaluators(config), workdir
     )
   return {
     "results": summary,

@@ -1,10 +1,10 @@
 """Bagging ensembles: the mean foreground probability of several trained runs.
 
 cdnn's final predictor averages six models, its five cross-validation folds
-and one trained on all the training data (SPEC §4.4). Nothing here depends on
-the model family: members are the run directories of any one config's model,
-and the ensemble is scored by the trainer's `evaluate`, so `eval.postprocess`
-and `eval.original_resolution` apply to it as to a single model.
+and one trained on all the training data (docs/papers.md, "cdnn (paper 003)").
+Nothing here depends on the model family: members are the run directories of
+any one config's model, and the ensemble is scored by the same evaluators as a
+single model, so their resolution and post-processing apply to it alike.
 
 The members' variables are stacked along a leading axis and the eval step maps
 the model over them one at a time (`jax.lax.map`), so the model compiles once
@@ -22,7 +22,7 @@ from jax.sharding import PartitionSpec as P
 
 from jaxseg import metrics
 from jaxseg.models import foreground_probability
-from jaxseg.train import optim, steps, trainer
+from jaxseg.train import checkpoints, evaluators, setup, steps
 
 
 def stack_members(states) -> dict:
@@ -50,26 +50,24 @@ def make_ensemble_eval_step(apply_fn, normalization: str):
 
 def load_members(config, member_dirs: Sequence[str], mesh: Mesh):
   """The latest checkpoint of each run directory, stacked and replicated over `mesh`."""
-  model = trainer.build_model(config)
-  # The optimizer only shapes the restore target; members saved its state too.
-  tx = optim.create_optimizer(config, optim.create_schedule(config, 1, 1))
-  template = trainer.init_state(config, model, tx, mesh)
-  states = [trainer.restore_trained_state(d, config, template) for d in member_dirs]
+  # The optimizer state only shapes the restore target; members saved it too.
+  run = setup.setup_run(config, mesh)
+  states = [checkpoints.restore_trained_state(d, config, run.state) for d in member_dirs]
   members = jax.device_put(stack_members(states), NamedSharding(mesh, P()))
-  return model, members, [int(jax.device_get(s.step)) for s in states]
+  return run.model, members, [int(jax.device_get(s.step)) for s in states]
 
 
 def evaluate_ensemble(
-  config, member_dirs: Sequence[str], splits: Sequence[str], workdir: str
+  config, member_dirs: Sequence[str], entries: Sequence[tuple], workdir: str
 ) -> dict[str, dict | None]:
-  """Scores the ensemble of `member_dirs` on each official split of `config.dataset`.
+  """Scores the ensemble of `member_dirs` with each (name, evaluator) of `entries`.
 
-  Writes <workdir>/results_ensemble_<split>.json (the results.json layout, plus
-  the members) and returns split -> results (None off the lead process).
+  Each writes its results file in `workdir` (the results.json layout, plus the
+  members); returns name -> results (None off the lead process).
   """
-  mesh = trainer.create_mesh()
+  mesh = setup.create_mesh()
   model, members, member_steps = load_members(config, member_dirs, mesh)
-  eval_fn = trainer.TracedStep(
+  eval_fn = setup.TracedStep(
     make_ensemble_eval_step(model.apply, config.input.normalization),
     mesh,
     shard_outputs=True,
@@ -77,10 +75,9 @@ def evaluate_ensemble(
   )
   extra = {"ensemble_members": [os.path.abspath(d) for d in member_dirs], "step": member_steps}
   results = {}
-  for split in splits:
-    path = os.path.join(workdir, f"results_ensemble_{split.replace(':', '_')}.json")
-    results[split] = trainer.evaluate_and_write(
-      members, eval_fn, config, config.dataset, split, mesh, path, dict(extra)
+  for name, entry in entries:
+    results[name] = evaluators.evaluate_and_write(
+      members, eval_fn, config, entry, mesh, workdir, dict(extra)
     )
-  logging.info("Ensemble of %d members scored on %s.", len(member_dirs), ", ".join(splits))
+  logging.info("Ensemble of %d members scored by %s.", len(member_dirs), [n for n, _ in entries])
   return results

@@ -4,6 +4,8 @@ import math
 
 import optax
 
+from jaxseg.errors import ConfigError
+
 
 def steps_per_epoch(num_examples: int, global_batch: int) -> int:
   return max(1, num_examples // global_batch)
@@ -33,7 +35,7 @@ def create_schedule(config, total_steps: int, epoch_steps: int) -> optax.Schedul
   elif sched.name == "cosine":
     schedule = optax.cosine_decay_schedule(lr, max(1, total_steps))
   else:
-    raise KeyError(
+    raise ConfigError(
       f"Unknown schedule {sched.name!r}; choose from constant, poly, step, cosine "
       "(config key schedule.name)."
     )
@@ -52,7 +54,7 @@ def create_optimizer(config, schedule: optax.Schedule) -> optax.GradientTransfor
   elif opt.name == "adamw":
     return optax.adamw(schedule, b1=opt.b1, b2=opt.b2, weight_decay=opt.weight_decay)
   else:
-    raise KeyError(
+    raise ConfigError(
       f"Unknown optimizer {opt.name!r}; choose from sgd, adam, adamw (config key optimizer.name)."
     )
   if opt.weight_decay:

@@ -1,0 +1,76 @@
+"""Orbax checkpoints of a run: the train state and the input iterator's position.
+
+Orbax writes into a temporary directory and renames it on commit, so a
+checkpoint is either complete or absent, and a killed run resumes bit-exactly
+from its latest one.
+"""
+
+import os
+
+import grain
+import orbax.checkpoint as ocp
+from absl import logging
+
+from jaxseg.errors import CheckpointError
+
+
+def checkpoint_manager(workdir: str, config) -> ocp.CheckpointManager:
+  return ocp.CheckpointManager(
+    os.path.join(os.path.abspath(workdir), "checkpoints"),
+    options=ocp.CheckpointManagerOptions(
+      max_to_keep=config.keep_checkpoints, create=True, enable_async_checkpointing=False
+    ),
+  )
+
+
+def save_checkpoint(manager, step: int, state, train_iter):
+  manager.save(
+    step,
+    args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(train_iter)
+    ),
+    force=True,
+  )
+  manager.wait_until_finished()
+
+
+def restore_checkpoint(manager, state, train_iter):
+  """Latest checkpoint into `state` and `train_iter`; a fresh start when there is none."""
+  step = manager.latest_step()
+  if step is None:
+    return state
+  restored = manager.restore(
+    step,
+    args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(state),
+      data=grain.checkpoint.CheckpointRestore(train_iter),
+    ),
+  )
+  logging.info("Resumed from checkpoint at step %d in %s.", step, manager.directory)
+  return restored["state"]
+
+
+def restore_trained_state(run_dir: str, config, state):
+  """The latest state of another run (its --workdir), for evaluation only."""
+  if not os.path.isdir(run_dir):
+    raise CheckpointError(
+      f"{run_dir} does not exist; give the --workdir of a finished training run of the same "
+      "model config (config key evaluate_checkpoint)."
+    )
+  manager = checkpoint_manager(run_dir, config)
+  step = manager.latest_step()
+  if step is None:
+    raise CheckpointError(
+      f"No checkpoint in {manager.directory}; give the --workdir of a finished training run of "
+      "the same model config (config key evaluate_checkpoint)."
+    )
+  try:
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(state)))
+  except (ValueError, KeyError) as error:
+    raise CheckpointError(
+      f"The checkpoint at step {step} in {manager.directory} does not fit this config's model "
+      f"and optimizer ({config.model_name}, {config.optimizer.name}): {error}"
+    ) from error
+  logging.info("Evaluating the checkpoint at step %d of %s.", step, run_dir)
+  manager.close()
+  return restored["state"]
