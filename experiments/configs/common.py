@@ -13,6 +13,7 @@ def evaluator(
   at_end: bool = True,
   results_file: str = "results.json",
   ensemble: bool = False,
+  select: bool = False,
 ) -> ml_collections.ConfigDict:
   """One entry of `config.evals` (jaxseg/train/evaluators.py says what each field does)."""
   return ml_collections.ConfigDict(
@@ -25,6 +26,7 @@ def evaluator(
       "at_end": at_end,
       "results_file": results_file,
       "ensemble": ensemble,
+      "select": select,
     }
   )
 

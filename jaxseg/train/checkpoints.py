@@ -5,13 +5,36 @@ checkpoint is either complete or absent, and a killed run resumes bit-exactly
 from its latest one.
 """
 
+import json
 import os
 
 import grain
+import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
 
+from jaxseg import atomic_files
 from jaxseg.errors import CheckpointError
+
+RUN_CONFIG = "config.json"
+
+
+def write_run_config(workdir: str, config) -> None:
+  """<workdir>/config.json: the config a run was made with (prediction reads it back)."""
+  atomic_files.write_text(os.path.join(workdir, RUN_CONFIG), config.to_json(indent=1))
+
+
+def read_run_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run in `workdir` was made with, locked."""
+  path = os.path.join(workdir, RUN_CONFIG)
+  if not os.path.exists(path):
+    raise CheckpointError(
+      f"{workdir} holds no {RUN_CONFIG}; give the --workdir of a run made by experiments.run."
+    )
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  config.lock()
+  return config
 
 
 def checkpoint_manager(workdir: str, config) -> ocp.CheckpointManager:

@@ -32,7 +32,7 @@ from jaxseg import atomic_files, distributed, metrics
 from jaxseg.config_overrides import derive_config
 from jaxseg.data import splits
 from jaxseg.errors import ConfigError
-from jaxseg.train import ensemble, trainer
+from jaxseg.train import checkpoints, ensemble, trainer
 
 
 def ensemble_evaluators(config) -> list[tuple]:
@@ -141,6 +141,8 @@ def train_folds(config, workdir: str) -> dict:
   """Trains the unfinished folds (and the ensemble's all-data model), writes the summaries."""
   check_config(config)
   os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0:
+    checkpoints.write_run_config(workdir, config)
   write_fold_ids(config, workdir)
   runs, fold_results = [], []
   for fold in range(config.dataset.protocol.num_folds):

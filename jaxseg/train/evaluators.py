@@ -36,7 +36,7 @@ from jaxseg.train.setup import put_batch
 RESOLUTIONS = ("input", "original")
 FIELDS = (
   "dataset", "split", "resolution", "postprocess", "every_steps", "at_end", "results_file",
-  "ensemble",
+  "ensemble", "select",
 )  # fmt: skip
 
 

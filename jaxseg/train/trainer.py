@@ -53,6 +53,8 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
   lead = jax.process_index() == 0
   writer = SummaryWriter(workdir, enabled=lead)
   writer.write_hparams(config.to_dict())
+  if lead:
+    checkpoints.write_run_config(workdir, config)
 
   # Input.
   # Only the lead process records split ids in the workdir.
@@ -132,7 +134,11 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
 
   # Final evaluators: each writes its results file.
   step = int(jax.device_get(state.step))
-  extra = {"step": step, "train_seconds_this_run": round(train_seconds, 2)}
+  extra = {
+    "step": step,
+    "train_seconds_this_run": round(train_seconds, 2),
+    "num_parameters": sum(x.size for x in jax.tree.leaves(state.params)),
+  }
   all_results = {}
   for name, entry in evaluators.of_run(config, at_end=True):
     results = evaluators.evaluate_and_write(
