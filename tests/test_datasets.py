@@ -1,10 +1,13 @@
 """The dataset registry comes from the builders; bad input is a user error."""
 
+import logging
+
 import pytest
 
 import tfds_builders
+from experiments.configs import common
 from jaxseg import errors
-from jaxseg.data import datasets
+from jaxseg.data import datasets, splits
 from tfds_builders import manual_lesion_builder_testing as builder_testing
 from tfds_builders.isic2018 import isic2018_dataset_builder
 from tfds_builders.synthetic_lesions import synthetic_lesions_dataset_builder
@@ -28,6 +31,11 @@ def test_specs_are_read_from_the_builder_classes():
   assert synthetic.splits == ("train", "validation", "test")
   assert synthetic.melanoma_diagnosis == "melanoma"
   assert not synthetic.needs_manual_download
+  folder = datasets.get_dataset_spec("folder")
+  assert folder.reads_folder and not synthetic.reads_folder and not isic2016.reads_folder
+  assert folder.splits == ("train",)  # a folder's own: tests/test_folder_dataset.py
+  assert folder.diagnoses == ("unknown",) and folder.melanoma_diagnosis is None
+  assert not folder.needs_manual_download
 
 
 def test_an_unknown_dataset_or_split_is_a_config_error(tmp_path):
@@ -63,6 +71,40 @@ def test_damaged_archives_are_a_data_error_with_the_builders_message(tmp_path):
   message = str(error.value)
   assert "test: 2 images" in message and "officially 1000" in message
   assert "--config.dataset.manual_dir" in message
+  assert "--config.dataset.allow_count_mismatch=true" in message
+
+
+def _isic2018_dummy_config(data_dir, **overrides):
+  config = common.base_config().dataset
+  config.update(
+    name="isic2018",
+    builder_config="original",
+    data_dir=str(data_dir),
+    manual_dir=str(builder_testing.dummy_data_dir("isic2018")),
+    **overrides,
+  )
+  return config
+
+
+def test_allow_count_mismatch_reaches_the_isic_builders(tmp_path, caplog):
+  # The dummy archives hold 2 of the 100 official validation images.
+  with pytest.raises(errors.DataError, match="validation: 2 images"):
+    splits.open_split(_isic2018_dummy_config(tmp_path / "strict"), "validation")
+  config = _isic2018_dummy_config(tmp_path / "allowed", allow_count_mismatch=True)
+  with caplog.at_level(logging.WARNING):
+    source = splits.open_split(config, "validation")
+  assert len(source) == 2
+  assert "built anyway (allow_count_mismatch=True)" in caplog.text
+  assert "validation: 2 images" in caplog.text
+
+
+def test_a_folder_given_to_another_dataset_is_ignored_with_a_warning(tfds_dir, caplog):
+  with caplog.at_level(logging.WARNING):
+    source = datasets.open_data_source(
+      "synthetic_lesions", "test", "tiny", str(tfds_dir), folder="/my/lesions"
+    )
+  assert len(source) > 0
+  assert "dataset.folder=/my/lesions is read only by the folder dataset" in caplog.text
 
 
 def test_other_errors_of_a_builder_are_not_blamed_on_the_data(tmp_path, monkeypatch):

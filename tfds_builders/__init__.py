@@ -20,6 +20,7 @@ DATASET_NAMES = (
   "isic2017",
   "isic2018",
   "ph2",
+  "folder",
   "synthetic_lesions",
 )
 

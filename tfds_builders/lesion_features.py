@@ -1,7 +1,7 @@
 """The features every lesion-segmentation dataset stores, and how their values are made.
 
 All of the project's builders (`synthetic_lesions`, `isic2016`, `isic2017`,
-`isic2018`, `ph2`) store the same features, so every pipeline and model reads
+`isic2018`, `ph2`, `folder`) store the same features, so every pipeline and model reads
 any of them unchanged:
 
 | key | feature | value |

@@ -55,6 +55,11 @@ def base_config() -> ml_collections.ConfigDict:
   config.dataset.data_dir = ml_collections.FieldReference(None, field_type=str)
   # ISIC/PH2 archives; default <data_dir>/downloads/manual/.
   config.dataset.manual_dir = ml_collections.FieldReference(None, field_type=str)
+  # name=folder: your images and masks, DIR/images/<id>.* and DIR/masks/<id><mask_suffix>
+  # (tfds_builders/folder/README.md); allow_count_mismatch: build ISIC/PH2 from partial archives.
+  config.dataset.folder = ""
+  config.dataset.mask_suffix = "_segmentation.png"
+  config.dataset.allow_count_mismatch = False
   config.dataset.train_split = "train"  # an official split, or protocol:train
   config.dataset.train_size = 0  # > 0: a seeded subset of the train split (cca Table 8)
   # Non-official splits of `source_split` (jaxseg/data/splits.py); name: none,
@@ -119,6 +124,10 @@ def base_config() -> ml_collections.ConfigDict:
   # Named evaluators, big_vision style: what is scored, how, when, and the
   # results file each writes (fields: `evaluator` above; jaxseg/train/evaluators.py).
   config.evals = ml_collections.ConfigDict({"test": evaluator("test")})
+  # Model selection, off as in every paper: with --config.evals.selection.select=true
+  # and --config.evals.selection.every_steps=N, the checkpoint scoring best on this
+  # split (mean JA) is kept and the final evaluators score it (jaxseg/train/selection.py).
+  config.evals.selection = evaluator("validation", at_end=False, results_file="")
   config.eval_batch_size = 16
 
   # k-fold cross-validation (cdnn, asnet; jaxseg/train/crossval.py): train every

@@ -7,7 +7,9 @@ without building anything.
 
 Every dataset is read with `tfds.data_source` (array_record), which needs no
 TensorFlow. Builders that need no download (synthetic) are prepared on first
-use; the ISIC and PH2 builders read archives from the manual directory.
+use; the ISIC and PH2 builders read archives from the manual directory; the
+`folder` dataset reads the user's own folder of images and masks, and its
+splits are that folder's (`get_dataset_spec(name, folder)`).
 """
 
 import dataclasses
@@ -16,11 +18,13 @@ import os
 
 import jax
 import tensorflow_datasets as tfds
+from absl import logging
 from jax.experimental import multihost_utils
 
 import tfds_builders
 from jaxseg import errors
 from tfds_builders import lesion_builder, lesion_features
+from tfds_builders.folder import folder_dataset_builder
 
 
 class _OpenCvAdviceFilter(python_logging.Filter):
@@ -51,6 +55,10 @@ class DatasetSpec:
   melanoma_diagnosis: str | None
   needs_manual_download: bool
   builder_configs: tuple[str, ...] = ()
+  # Built from a folder of the user's files (tfds_builders/folder), whose
+  # subfolders are its splits: `splits` are those of the folder the spec was
+  # made for (`get_dataset_spec(name, folder)`), else of one without subfolders.
+  reads_folder: bool = False
 
   @classmethod
   def of_builder(cls, builder: type[lesion_builder.LesionBuilder]) -> "DatasetSpec":
@@ -61,6 +69,7 @@ class DatasetSpec:
       melanoma_diagnosis=builder.MELANOMA_DIAGNOSIS,
       needs_manual_download=bool(builder.MANUAL_DOWNLOAD_INSTRUCTIONS),
       builder_configs=tuple(config.name for config in builder.BUILDER_CONFIGS),
+      reads_folder=issubclass(builder, folder_dataset_builder.Builder),
     )
 
 
@@ -69,13 +78,30 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
-def get_dataset_spec(name: str) -> DatasetSpec:
+def get_dataset_spec(name: str, folder: str | os.PathLike = "") -> DatasetSpec:
+  """What jaxseg knows of dataset `name`; a folder dataset's splits are those of `folder`.
+
+  Raises:
+    errors.ConfigError: an unknown dataset.
+    errors.DataError: `folder` (folder datasets only) is not a dataset folder;
+      the message says what it lacks.
+  """
   if name not in DATASETS:
     raise errors.ConfigError(
       f"Unknown dataset {name!r} (config key dataset.name); registered datasets: "
       f"{sorted(DATASETS)}."
     )
-  return DATASETS[name]
+  spec = DATASETS[name]
+  if not (spec.reads_folder and folder):
+    return spec
+  try:
+    splits = folder_dataset_builder.split_names_of(folder)
+  except (FileNotFoundError, lesion_features.SourceDataError) as error:
+    raise errors.DataError(
+      f"{error} (config key dataset.folder; tfds_builders/folder/README.md says what the "
+      "folder holds)"
+    ) from error
+  return dataclasses.replace(spec, splits=splits)
 
 
 def default_data_dir() -> str:
@@ -91,6 +117,9 @@ def open_data_source(
   *,
   manual_dir: str | os.PathLike | None = None,
   with_original_mask: bool = False,
+  folder: str | os.PathLike = "",
+  mask_suffix: str | None = None,
+  allow_count_mismatch: bool = False,
 ):
   """Returns a random-access source (len, __getitem__) of decoded numpy examples.
 
@@ -101,17 +130,30 @@ def open_data_source(
   A dataset not yet prepared in `data_dir` is prepared first. Those that need
   a manual download (ISIC, PH2) read their archives from `manual_dir`, by
   default TFDS's `<data_dir>/downloads/manual/`; see
-  `tfds_builders/<name>/README.md` for what to put there.
+  `tfds_builders/<name>/README.md` for what to put there. With
+  `allow_count_mismatch` they build from splits of unofficial size too (with
+  a warning). The `folder` dataset reads `folder`, its masks named
+  `<id><mask_suffix>` (default `_segmentation.png`); the first time a process
+  opens it, a folder changed since it was prepared is an error
+  (tfds_builders/folder/README.md).
 
   Raises:
-    errors.ConfigError: an unknown dataset or split.
+    errors.ConfigError: an unknown dataset or split, or a folder dataset
+      without its folder.
     errors.DataError: the dataset's files are missing, incomplete or damaged,
-      so it cannot be prepared; the message names them and the fix.
+      so it cannot be prepared, or (folder) changed since it was; the message
+      names them and the fix.
   """
   spec = get_dataset_spec(name)
+  builder_kwargs = _builder_kwargs(spec, folder, mask_suffix, allow_count_mismatch)
+  if spec.reads_folder:
+    spec = get_dataset_spec(name, folder)
   if split not in spec.splits:
+    where = ""
+    if spec.reads_folder:
+      where = f" (those of {folder}: its split subfolders, or 'train' where it has none)"
     raise errors.ConfigError(
-      f"Dataset {name!r} has no split {split!r}; its splits are {list(spec.splits)}."
+      f"Dataset {name!r} has no split {split!r}; its splits are {list(spec.splits)}{where}."
     )
   if builder_config and builder_config not in spec.builder_configs:
     raise errors.ConfigError(
@@ -120,17 +162,19 @@ def open_data_source(
     )
   full_name = spec.tfds_name + (f"/{builder_config}" if builder_config else "")
   data_dir = data_dir or default_data_dir()
-  builder = tfds.builder(full_name, data_dir=data_dir)
+  builder = tfds.builder(full_name, data_dir=data_dir, **builder_kwargs)
   if jax.process_count() > 1:
     # One writer per shared filesystem; the others wait for it, then reopen
     # the builder (theirs predates the build). Every process meets the sync,
     # whatever it sees on disk.
     if jax.process_index() == 0 and not builder.is_prepared():
-      _prepare(builder, spec, full_name, data_dir, manual_dir)
+      _prepare(builder, spec, full_name, data_dir, manual_dir, folder)
     multihost_utils.sync_global_devices(f"prepare {full_name}")
-    builder = tfds.builder(full_name, data_dir=data_dir)
+    builder = tfds.builder(full_name, data_dir=data_dir, **builder_kwargs)
   elif not builder.is_prepared():
-    _prepare(builder, spec, full_name, data_dir, manual_dir)
+    _prepare(builder, spec, full_name, data_dir, manual_dir, folder)
+  if spec.reads_folder:
+    _check_folder_unchanged(builder)
   decoders = dict(decoders or {})
   if "original_mask" in builder.info.features and not with_original_mask:
     # Downsized configs carry the full-size mask for evaluation only; training
@@ -139,22 +183,81 @@ def open_data_source(
   return builder.as_data_source(split=split, decoders=decoders or None)
 
 
-def _prepare(builder, spec: DatasetSpec, full_name: str, data_dir, manual_dir) -> None:
+def _builder_kwargs(
+  spec: DatasetSpec, folder, mask_suffix: str | None, allow_count_mismatch: bool
+) -> dict:
+  """What the dataset's builder takes of the dataset options (the others do not apply to it)."""
+  if spec.reads_folder:
+    if not folder:
+      raise errors.ConfigError(
+        f"Dataset {spec.tfds_name!r} reads your own images and masks from a folder; name it "
+        "with --config.dataset.folder=DIR (open_data_source(..., folder=DIR)), DIR holding "
+        "images/ and masks/ (see tfds_builders/folder/README.md)."
+      )
+    if mask_suffix == "":
+      raise errors.ConfigError(
+        "dataset.mask_suffix is empty; set what follows the image's id in its mask's file "
+        "name, e.g. --config.dataset.mask_suffix=_segmentation.png."
+      )
+    return {
+      "folder": os.fspath(folder),
+      "mask_suffix": mask_suffix or folder_dataset_builder.DEFAULT_MASK_SUFFIX,
+    }
+  if folder:
+    logging.warning(
+      "dataset.folder=%s is read only by the folder dataset (dataset.name=folder); %s ignores it.",
+      folder,
+      spec.tfds_name,
+    )
+  if allow_count_mismatch and spec.needs_manual_download:
+    return {"allow_count_mismatch": True}
+  return {}
+
+
+# Data dirs of the folder datasets this process found unchanged: a run reads
+# the copy it started with even if the folder changes while it runs.
+_UNCHANGED_FOLDER_DATASETS: set[str] = set()
+
+
+def _check_folder_unchanged(builder) -> None:
+  if builder.data_dir in _UNCHANGED_FOLDER_DATASETS:
+    return
+  try:
+    builder.check_folder_unchanged()
+  except lesion_features.SourceDataError as error:
+    raise errors.DataError(str(error)) from error
+  _UNCHANGED_FOLDER_DATASETS.add(builder.data_dir)
+
+
+def _prepare(builder, spec: DatasetSpec, full_name: str, data_dir, manual_dir, folder) -> None:
   download_config = tfds.download.DownloadConfig(
     manual_dir=os.fspath(manual_dir) if manual_dir else None
   )
   try:
     builder.download_and_prepare(file_format="array_record", download_config=download_config)
   except (lesion_features.SourceDataError, FileNotFoundError) as error:
+    if spec.reads_folder:
+      raise errors.DataError(
+        f"{full_name} is not prepared in {data_dir} and cannot be built from the folder "
+        f"{folder}: {error}\nFix the files named and run again; see "
+        "tfds_builders/folder/README.md."
+      ) from error
     # A builder that downloads nothing has no user's files to miss: a bug.
     if not spec.needs_manual_download:
       raise
     # The builder names the files and the fix; add how this entry point is
     # told where they are.
     read_from = manual_dir or os.path.join(data_dir, "downloads", "manual")
+    count_option = ""
+    if "allow_count_mismatch" in str(error):
+      count_option = (
+        " To build from archives of unofficial size anyway (a warning in the log), pass "
+        "--config.dataset.allow_count_mismatch=true (open_data_source(..., "
+        "allow_count_mismatch=True))."
+      )
     raise errors.DataError(
       f"{full_name} is not prepared in {data_dir} and cannot be built from its files: "
       f"{error}\nThey were read from {read_from}; name the directory that holds them with "
-      "--config.dataset.manual_dir=DIR (open_data_source(..., manual_dir=DIR)). "
-      f"See tfds_builders/{spec.tfds_name}/README.md."
+      "--config.dataset.manual_dir=DIR (open_data_source(..., manual_dir=DIR))."
+      f"{count_option} See tfds_builders/{spec.tfds_name}/README.md."
     ) from error

@@ -115,6 +115,10 @@ def _open_official(dataset_config, split: str, decoders=None, with_original_mask
     decoders=decoders,
     manual_dir=dataset_config.manual_dir,
     with_original_mask=with_original_mask,
+    # Keys added after configs were first written (a run's saved config.json may lack them).
+    folder=dataset_config.get("folder", ""),
+    mask_suffix=dataset_config.get("mask_suffix"),
+    allow_count_mismatch=dataset_config.get("allow_count_mismatch", False),
   )
 
 
