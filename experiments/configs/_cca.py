@@ -5,14 +5,6 @@ Paper 000; docs/papers.md, "cca (paper 000)".
 
 from experiments.configs import common
 
-# Paper 000, mean of per-image values (%), docs/papers.md, "Reported results".
-PAPER_RESULTS = {
-  "isic2016": {"AC": 96.1, "DI": 92.6, "JA": 87.1, "SE": 94.6, "SP": 96.7},
-  "isic2017": {"AC": 94.6, "DI": 87.8, "JA": 80.3, "SE": 88.6, "SP": 96.4},
-  "isic2018": {"AC": 95.9, "DI": 89.9, "JA": 83.4, "SE": 93.6, "SP": 96.7},
-  "ph2": {"AC": 95.4, "DI": 92.5, "JA": 86.6, "SE": 98.6, "SP": 94.7},
-}
-
 
 def paper_config():
   """SGD momentum 0.9, lr 1e-4, poly 0.9 per iteration, 150 epochs, batch 8, 256x256."""
