@@ -188,3 +188,36 @@ def test_setup_loads_a_pretrained_backbone(tmp_path):
   np.testing.assert_array_equal(
     state.batch_stats["backbone"]["bn1"]["mean"], weights["batch_stats/bn1/mean"]
   )
+
+
+def test_model_selection_keeps_the_best_checkpoint_and_survives_a_resume(tfds_dir, tmp_path):
+  overrides = {
+    "num_train_steps": 6,
+    "checkpoint_every_steps": 2,
+    "evals.selection.select": True,
+    "evals.selection.every_steps": 2,
+    "evals.selection.split": "validation",
+  }
+  config = smoke_config(tfds_dir, overrides)
+  with pytest.raises(KeyboardInterrupt):
+    trainer.train_and_evaluate(config, str(tmp_path / "run"), [_Recorder(stop_at=5)])
+  history = json.loads((tmp_path / "run" / "selection.json").read_text())["history"]
+  assert [h["step"] for h in history] == [2, 4]
+  out = trainer.train_and_evaluate(config, str(tmp_path / "run"))
+
+  selection = out["results"]["selection"]
+  history = json.loads((tmp_path / "run" / "selection.json").read_text())["history"]
+  assert [h["step"] for h in history] == [2, 4, 6] == selection["evaluated_steps"]
+  best = max(history, key=lambda h: h["JA"])
+  assert selection["selected_JA"] == best["JA"]
+  assert out["results"]["step"] == selection["selected_step"]
+  assert selection["split"] == "validation" and selection["last_step"] == 6
+  # The final evaluators scored the selected model: evaluating that run's
+  # checkpoint (the selected one is preferred) on both splits agrees.
+  for split, expected in (("test", out["results"]["metrics"]["JA"]), ("validation", best["JA"])):
+    again = smoke_config(
+      tfds_dir, {"evaluate_checkpoint": str(tmp_path / "run"), "evals.test.split": split}
+    )
+    results = trainer.train_and_evaluate(again, str(tmp_path / f"again_{split}"))["results"]
+    assert results["step"] == selection["selected_step"]
+    np.testing.assert_allclose(results["metrics"]["JA"], expected, rtol=1e-6)

@@ -15,6 +15,7 @@ from absl import logging
 
 from jaxseg import atomic_files
 from jaxseg.errors import CheckpointError
+from jaxseg.train import selection
 
 RUN_CONFIG = "config.json"
 
@@ -74,26 +75,41 @@ def restore_checkpoint(manager, state, train_iter):
 
 
 def restore_trained_state(run_dir: str, config, state):
-  """The latest state of another run (its --workdir), for evaluation only."""
+  """The state of another run (its --workdir) for evaluation: its selected best, else its latest."""
   if not os.path.isdir(run_dir):
     raise CheckpointError(
       f"{run_dir} does not exist; give the --workdir of a finished training run of the same "
       "model config (config key evaluate_checkpoint)."
     )
+  best = os.path.join(run_dir, selection.BEST_DIR)
+  if os.path.isdir(best):
+    manager = selection.best_checkpoint_manager(run_dir, create=False)
+    step = manager.best_step()
+    if step is not None:
+      return _restore_state_only(manager, step, run_dir, config, state, "selected best")
+    manager.close()
   manager = checkpoint_manager(run_dir, config)
-  step = manager.latest_step()
+  return _restore_state_only(manager, manager.latest_step(), run_dir, config, state, "latest")
+
+
+def _restore_state_only(manager, step, run_dir, config, state, which: str):
   if step is None:
     raise CheckpointError(
       f"No checkpoint in {manager.directory}; give the --workdir of a finished training run of "
       "the same model config (config key evaluate_checkpoint)."
     )
   try:
-    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(state)))
+    if which == "latest":
+      restored = manager.restore(
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(state))
+      )["state"]
+    else:
+      restored = manager.restore(step, args=ocp.args.StandardRestore(state))
   except (ValueError, KeyError) as error:
     raise CheckpointError(
       f"The checkpoint at step {step} in {manager.directory} does not fit this config's model "
       f"and optimizer ({config.model_name}, {config.optimizer.name}): {error}"
     ) from error
-  logging.info("Evaluating the checkpoint at step %d of %s.", step, run_dir)
+  logging.info("Evaluating the %s checkpoint, step %d, of %s.", which, step, run_dir)
   manager.close()
-  return restored["state"]
+  return restored

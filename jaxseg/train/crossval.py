@@ -30,13 +30,18 @@ from absl import logging
 
 from jaxseg import atomic_files, distributed, metrics
 from jaxseg.config_overrides import derive_config
-from jaxseg.data import splits
+from jaxseg.data import datasets, splits
 from jaxseg.errors import ConfigError
 from jaxseg.train import checkpoints, ensemble, trainer
 
 
 def ensemble_evaluators(config) -> list[tuple]:
-  return [(name, entry) for name, entry in config.evals.items() if entry.ensemble]
+  """(name, entry) of the ensemble evaluators, in the dataset's split order (validation first)."""
+  order = datasets.get_dataset_spec(config.dataset.name, config.dataset.get("folder", "")).splits
+  chosen = [(name, entry) for name, entry in config.evals.items() if entry.ensemble]
+  return sorted(
+    chosen, key=lambda item: order.index(item[1].split) if item[1].split in order else 99
+  )
 
 
 def fold_config(config, fold: int):
@@ -63,7 +68,13 @@ def all_data_config(config):
   }
   for name, entry in config.evals.items():
     if not entry.ensemble:  # held-out evaluators: no held-out part without a protocol
-      overrides.update({f"evals.{name}.at_end": False, f"evals.{name}.every_steps": 0})
+      overrides.update(
+        {
+          f"evals.{name}.at_end": False,
+          f"evals.{name}.every_steps": 0,
+          f"evals.{name}.select": False,
+        }
+      )
   for index, (name, entry) in enumerate(ensemble_evaluators(config)):
     dataset = entry.dataset or config.dataset.name
     overrides[f"evals.{name}.ensemble"] = False

@@ -13,6 +13,8 @@ Fields of an entry (made by `experiments/configs/common.evaluator`):
   results_file  in the run's workdir: results.json, results_isic2017_test.json, ...
   ensemble      k-fold runs only: score the bagging ensemble of the fold models and an
                 all-data model instead (jaxseg/train/crossval.py)
+  select        this evaluator (every_steps > 0) picks the checkpoint the final
+                evaluators score: the best by mean JA (jaxseg/train/selection.py)
 
 A results file holds the mean and pooled metrics, the per-image values, the
 mean per diagnosis and the melanoma breakdown where the dataset has

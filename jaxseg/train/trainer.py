@@ -15,7 +15,7 @@ from absl import logging
 from tqdm import tqdm
 
 from jaxseg.data import pipeline, splits
-from jaxseg.train import checkpoints, evaluators, optim, setup
+from jaxseg.train import checkpoints, evaluators, optim, selection, setup
 from jaxseg.train.summary import SummaryWriter
 
 
@@ -35,10 +35,12 @@ def _check_finite(pending: list, latest_checkpoint: int | None, checkpoint_dir: 
       )
 
 
-def _write_periodic_evals(run, state, config, workdir: str, step: int, writer, due) -> None:
+def _run_periodic_evals(run, state, config, workdir, step, writer, due, chooser) -> None:
   for name, entry in due:
     summary = evaluators.evaluate(state, run.eval_step, config, entry, run.mesh, workdir).summary()
     writer.write_scalars(step, {f"{name}/{k}": v for k, v in summary["mean"].items()})
+    if chooser is not None and name == chooser.name:
+      chooser.record(step, state, summary["mean"]["JA"])
 
 
 def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()) -> dict:
@@ -85,6 +87,8 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
   else:
     state = checkpoints.restore_checkpoint(manager, run.state, train_iter)
   start_step = min(int(jax.device_get(state.step)), total_steps)
+  selected = None if config.evaluate_checkpoint else selection.selection_evaluator(config)
+  chooser = selection.ModelSelection(workdir, *selected) if selected else None
 
   # Steps.
   periodic = evaluators.of_run(config, periodic=True)
@@ -120,21 +124,30 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
       pending = jax.device_get(pending)
       _check_finite(pending, manager.latest_step(), str(manager.directory))
       checkpoints.save_checkpoint(manager, step, state, train_iter)
-    # At the last step, an evaluator that also runs at the end reports from there.
+    # At the last step, an evaluator that also runs at the end reports from
+    # there, unless it selects the model (the last step is a candidate too).
     due = [
       (name, entry)
       for name, entry in periodic
-      if step % entry.every_steps == 0 and not (is_last and entry.at_end and entry.results_file)
+      if (step % entry.every_steps == 0 or is_last and entry.get("select"))
+      and not (is_last and entry.at_end and entry.results_file and not entry.get("select"))
     ]
-    _write_periodic_evals(run, state, config, workdir, step, writer, due)
+    _run_periodic_evals(run, state, config, workdir, step, writer, due, chooser)
   progress.close()
   train_seconds = time.perf_counter() - train_start
   if run.train_step.num_traces > 1:
     logging.warning("The train step was traced %d times.", run.train_step.num_traces)
 
-  # Final evaluators: each writes its results file.
+  # Final evaluators, on the selected model if one is selected: each writes its results file.
   step = int(jax.device_get(state.step))
-  extra = {
+  extra = {}
+  if chooser is not None and chooser.best_step is not None:
+    extra["selection"] = {**chooser.summary(), "last_step": step}
+    state = chooser.best_state(state)
+    step = chooser.best_step
+  if chooser is not None:
+    chooser.close()
+  extra |= {
     "step": step,
     "train_seconds_this_run": round(train_seconds, 2),
     "num_parameters": sum(x.size for x in jax.tree.leaves(state.params)),
