@@ -14,52 +14,20 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 from absl import flags
-from PIL import Image, ImageDraw
 
 from experiments import cli
-from jaxseg import atomic_files
+from jaxseg import atomic_files, overlays
 from jaxseg.data import datasets
 
 _DATASET = flags.DEFINE_string("dataset", "synthetic_lesions", "Registered dataset name.")
 _SPLIT = flags.DEFINE_string("split", "train", "Split to explore.")
 _BUILDER_CONFIG = flags.DEFINE_string("builder_config", None, "TFDS builder config.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir (default $TFDS_DATA_DIR).")
+_FOLDER = flags.DEFINE_string("folder", "", "--dataset folder: its images/ and masks/.")
+_MASK_SUFFIX = flags.DEFINE_string("mask_suffix", None, "--dataset folder: the masks' ending.")
 _OUT = flags.DEFINE_string("out", "runs/explore", "Output directory.")
 _NUM = flags.DEFINE_integer("num_images", 24, "Images on the contact sheet.")
 _SEED = flags.DEFINE_integer("seed", 0, "Which images go on the sheet.")
-
-THUMB_WIDTH = 192
-OUTLINE = (0, 255, 0)
-
-
-def outline(mask: np.ndarray) -> np.ndarray:
-  """Boundary pixels of a binary mask (4-neighbourhood)."""
-  padded = np.pad(mask, 1, mode="edge")
-  interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:] & mask
-  return mask & ~interior
-
-
-def thumbnail(image: np.ndarray, mask: np.ndarray, label: str) -> Image.Image:
-  height = max(1, round(image.shape[0] * THUMB_WIDTH / image.shape[1]))
-  thumb = np.asarray(Image.fromarray(image).resize((THUMB_WIDTH, height), Image.BILINEAR)).copy()
-  small = Image.fromarray(mask[..., 0]).resize((THUMB_WIDTH, height), Image.NEAREST)
-  edge = outline(np.asarray(small) > 127)
-  thumb[edge] = OUTLINE
-  tile = Image.fromarray(thumb)
-  ImageDraw.Draw(tile).text((4, 4), label, fill=(255, 255, 255))
-  return tile
-
-
-def contact_sheet(tiles: list[Image.Image], columns: int = 6) -> Image.Image:
-  rows = [tiles[i : i + columns] for i in range(0, len(tiles), columns)]
-  row_heights = [max(t.height for t in row) for row in rows]
-  sheet = Image.new("RGB", (columns * (THUMB_WIDTH + 4), sum(h + 4 for h in row_heights)))
-  y = 0
-  for row, height in zip(rows, row_heights, strict=True):
-    for x, tile in enumerate(row):
-      sheet.paste(tile, (x * (THUMB_WIDTH + 4), y))
-    y += height + 4
-  return sheet
 
 
 def histogram(values, bins) -> dict:
@@ -71,7 +39,13 @@ def main(argv):
   del argv
   name, split = _DATASET.value, _SPLIT.value
   open_source = lambda decoders=None: datasets.open_data_source(  # noqa: E731
-    name, split, _BUILDER_CONFIG.value, _DATA_DIR.value, decoders=decoders
+    name,
+    split,
+    _BUILDER_CONFIG.value,
+    _DATA_DIR.value,
+    decoders=decoders,
+    folder=_FOLDER.value,
+    mask_suffix=_MASK_SUFFIX.value,
   )
   # Statistics read masks only; images stay encoded.
   masks_only = open_source({"image": tfds.decode.SkipDecoding()})
@@ -104,13 +78,12 @@ def main(argv):
   for i in chosen:
     example = source[int(i)]
     example_id = example["id"].decode() if isinstance(example["id"], bytes) else example["id"]
-    tiles.append(
-      thumbnail(example["image"], example["mask"], f"{example_id} {labels[example['diagnosis']]}")
-    )
+    label = f"{example_id} {labels[example['diagnosis']]}"
+    tiles.append(overlays.thumbnail(example["image"], example["mask"][..., 0] > 127, label))
 
   os.makedirs(_OUT.value, exist_ok=True)
   stem = os.path.join(_OUT.value, f"{name}_{split}")
-  contact_sheet(tiles).save(f"{stem}_contact_sheet.png")
+  overlays.contact_sheet(tiles).save(f"{stem}_contact_sheet.png")
   atomic_files.write_json(f"{stem}_stats.json", stats)
   print(json.dumps({k: v for k, v in stats.items() if not isinstance(v, dict)}, indent=1))
   print(f"Wrote {stem}_contact_sheet.png and {stem}_stats.json")

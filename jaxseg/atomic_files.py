@@ -9,14 +9,23 @@ import json
 import os
 
 
-def write_text(path: str, text: str) -> None:
+def _write(path: str, content: str | bytes) -> None:
   directory = os.path.dirname(path)
   if directory:
     os.makedirs(directory, exist_ok=True)
   tmp = f"{path}.tmp.{os.getpid()}"
-  with open(tmp, "w") as f:
-    f.write(text)
+  with open(tmp, "wb" if isinstance(content, bytes) else "w") as f:
+    f.write(content)
   os.replace(tmp, path)
+
+
+def write_text(path: str, text: str) -> None:
+  _write(path, text)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+  """Binary files, e.g. encoded images (prediction masks, overlays)."""
+  _write(path, data)
 
 
 def write_json(path: str, record) -> None:

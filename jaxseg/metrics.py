@@ -136,7 +136,7 @@ def _resample_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]
   return np.clip(indices, 0, in_size - 1), weights.astype(np.float32)
 
 
-def _resize_bilinear(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def resize_bilinear(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
   """Separable bilinear resize of a float [h, w] array to `shape`, in numpy."""
   image = np.asarray(image, dtype=np.float32)
   row_indices, row_weights = _resample_taps(image.shape[0], shape[0])
@@ -179,7 +179,7 @@ def counts_at_original_resolution(
   if truth.ndim == 3:
     truth = truth[..., 0]
   if prob.shape != truth.shape:
-    prob = _resize_bilinear(prob, truth.shape)
+    prob = resize_bilinear(prob, truth.shape)
   predicted = prob >= _PROBABILITY_THRESHOLD if binarize is None else binarize(prob)
   counts = np.zeros(len(COUNT_KEYS), dtype=np.int64)
   counts[TP] = np.count_nonzero(predicted & truth)

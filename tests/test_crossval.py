@@ -10,7 +10,7 @@ import pytest
 from experiments import configs
 from experiments.configs import common
 from jaxseg import metrics
-from jaxseg.data import splits
+from jaxseg.data import splits, transforms
 from jaxseg.errors import ConfigError
 from jaxseg.train import crossval, ensemble, evaluators, experiment, setup, trainer
 from tests.run_testing import smoke_config
@@ -184,3 +184,29 @@ def test_postprocess_switch_changes_how_predictions_are_scored(tfds_dir):
   config = smoke_config(tfds_dir, {"evals.test.postprocess": "no_such_postprocess"})
   with pytest.raises(ConfigError, match="dual_threshold"):
     evaluators.check_evaluators(config)
+
+
+def test_original_resolution_scoring_puts_a_centre_crop_back_in_place(tfds_dir, monkeypatch):
+  """A model that saw a centre crop (ulffn) is scored against the whole mask, crop in place."""
+
+  def perfect_on_the_crop(state, batch):
+    probs = np.asarray(batch["mask"], np.float32)
+    return metrics.confusion_counts(probs, np.asarray(batch["mask"]) > 0), probs
+
+  config = smoke_config(tfds_dir, {"input.resize_crop": True, "evals.test.resolution": "original"})
+
+  def false_positives():
+    per_image = evaluators.evaluate(
+      None, perfect_on_the_crop, config, config.evals.test, setup.create_mesh()
+    ).per_image()
+    return sum(row["fp"] for row in per_image), sum(row["tp"] for row in per_image)
+
+  # The 48x64 masks are cut to their central 48x48 (at 32x32): a prediction
+  # perfect there has false positives at full size only along the lesion
+  # border (nearest-neighbour mask at 32x32, bilinear back up).
+  fp, tp = false_positives()
+  assert tp > 0 and fp <= 0.05 * tp
+  # Stretching the crop over the whole image instead misplaces every boundary.
+  monkeypatch.setattr(transforms, "uncrop_probabilities", lambda prob, size: prob)
+  stretched_fp, _ = false_positives()
+  assert stretched_fp > 3 * fp

@@ -296,4 +296,4 @@ def test_original_resolution_identity():
 def test_resize_matches_jax_image_resize(in_shape, out_shape):
   image = np.random.default_rng(3).random(in_shape).astype(np.float32)
   expected = jax.image.resize(image, out_shape, "bilinear")
-  np.testing.assert_allclose(metrics._resize_bilinear(image, out_shape), expected, atol=1e-6)
+  np.testing.assert_allclose(metrics.resize_bilinear(image, out_shape), expected, atol=1e-6)

@@ -192,7 +192,7 @@ def test_input_and_scoring_resizes_are_the_same():
   np.testing.assert_array_equal(processed["image"], image)
   np.testing.assert_array_equal(processed["mask"], mask)
   prob = rng.random((32, 32)).astype(np.float32)
-  ours = metrics._resize_bilinear(prob, (75, 130))
+  ours = metrics.resize_bilinear(prob, (75, 130))
   theirs = F.interpolate(torch.from_numpy(prob)[None, None], (75, 130), mode="bilinear")[0, 0]
   np.testing.assert_allclose(ours, theirs.numpy(), atol=1e-5)
 

@@ -41,11 +41,9 @@ def resize(
   if method not in RESIZE_METHODS:
     raise ConfigError(f"Unknown resize method {method!r}; choose from {sorted(RESIZE_METHODS)}.")
   height, width = size
-  resized_height, resized_width = height, width
+  resized_height, resized_width, top, left = height, width, 0, 0
   if crop:
-    scale = max(height / image.shape[0], width / image.shape[1])
-    resized_height = max(height, round(image.shape[0] * scale))
-    resized_width = max(width, round(image.shape[1] * scale))
+    resized_height, resized_width, top, left = cover_crop_geometry(image.shape[:2], size)
   if image.shape[:2] != (resized_height, resized_width):
     image = np.asarray(
       Image.fromarray(image).resize((resized_width, resized_height), RESIZE_METHODS[method])
@@ -55,10 +53,33 @@ def resize(
       (resized_width, resized_height), Image.Resampling.NEAREST
     )
     mask = np.asarray(resized)[..., None]
-  top, left = (resized_height - height) // 2, (resized_width - width) // 2
   return image[top : top + height, left : left + width], mask[
     top : top + height, left : left + width
   ]
+
+
+def cover_crop_geometry(image_size: tuple[int, int], size: tuple[int, int]):
+  """(scaled height, scaled width, top, left) of `resize(..., crop=True)` for an image of
+  `image_size`: the scaled image that covers `size`, and where its centre crop starts."""
+  height, width = size
+  scale = max(height / image_size[0], width / image_size[1])
+  scaled_height = max(height, round(image_size[0] * scale))
+  scaled_width = max(width, round(image_size[1] * scale))
+  return scaled_height, scaled_width, (scaled_height - height) // 2, (scaled_width - width) // 2
+
+
+def uncrop_probabilities(prob: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+  """Probabilities of a centre crop (`resize(..., crop=True)`) -> the scaled image's canvas.
+
+  The crop goes back to its place in the shorter-side-scaled image; outside it,
+  which the model never saw, is background (probability 0). Resizing the
+  canvas to `image_size` then inverts the crop's geometry exactly.
+  """
+  prob = np.asarray(prob, np.float32)
+  scaled_height, scaled_width, top, left = cover_crop_geometry(image_size, prob.shape[:2])
+  canvas = np.zeros((scaled_height, scaled_width), np.float32)
+  canvas[top : top + prob.shape[0], left : left + prob.shape[1]] = prob
+  return canvas
 
 
 def normalize(images, normalization: str):

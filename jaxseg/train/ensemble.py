@@ -33,16 +33,21 @@ def stack_members(states) -> dict:
   )
 
 
+def mean_member_probability(apply_fn, members, images: jax.Array) -> jax.Array:
+  """Mean foreground probability [B, H, W] of stacked `members` on normalised `images`."""
+
+  def member_probability(variables):
+    return foreground_probability(apply_fn(variables, images, train=False)["logits"])
+
+  return jnp.mean(jax.lax.map(member_probability, members), axis=0)
+
+
 def make_ensemble_eval_step(apply_fn, normalization: str):
   """Like `steps.make_eval_step`, with the members' mean probability as the prediction."""
 
   def eval_step(members, batch):
     images, masks = steps.model_inputs(batch, normalization)
-
-    def member_probability(variables):
-      return foreground_probability(apply_fn(variables, images, train=False)["logits"])
-
-    probs = jnp.mean(jax.lax.map(member_probability, members), axis=0)
+    probs = mean_member_probability(apply_fn, members, images)
     return metrics.confusion_counts(probs, masks > 0.5), probs
 
   return eval_step

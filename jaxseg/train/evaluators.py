@@ -113,16 +113,14 @@ def evaluate(state, eval_step, config, entry, mesh: Mesh, workdir: str | None = 
     valid = host["valid"] > 0
     if ground_truth is not None or binarize is not None:
       probs = multihost_utils.process_allgather(probs, tiled=True)
-      counts = np.stack(
-        [
-          metrics.counts_at_original_resolution(
-            probs[row], _scoring_target(host, row, ground_truth), binarize
-          )
-          if valid[row]
-          else np.zeros(4, np.int64)
-          for row in range(len(valid))
-        ]
-      )
+      counts = np.zeros((len(valid), 4), np.int64)
+      for row in np.flatnonzero(valid):
+        target = _scoring_target(host, row, ground_truth)
+        prob = probs[row]
+        if ground_truth is not None and config.input.resize_crop:
+          # The model saw a centre crop: put it back in place before resizing.
+          prob = transforms.uncrop_probabilities(prob, target.shape[:2])
+        counts[row] = metrics.counts_at_original_resolution(prob, target, binarize)
     else:
       counts = multihost_utils.process_allgather(counts, tiled=True)
     groups = None
