@@ -2,8 +2,6 @@
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -13,7 +11,7 @@ from jaxseg import losses, metrics, models
 from jaxseg.data import datasets, pipeline, splits, transforms
 from jaxseg.errors import ConfigError
 from jaxseg.train import crossval, evaluators, experiment, optim, setup
-from tests.run_testing import smoke_config
+from tests.run_testing import assert_one_user_error, run_module, smoke_config
 
 ALL = configs.available()
 
@@ -101,18 +99,13 @@ def test_unknown_names_are_clear_errors():
 def test_cli_user_errors_are_one_message_and_status_2(args, message, tfds_dir, tmp_path):
   if any("dataset.name" in arg for arg in args):  # keep the shared data dir clean
     tfds_dir = tmp_path / "tfds"
-  proc = subprocess.run(
-    [sys.executable, "-m", "experiments.run", "--config", "unet_synthetic:smoke"]
-    + ["--workdir", str(tmp_path), f"--config.dataset.data_dir={tfds_dir}", *args],
-    capture_output=True,
-    text=True,
+  proc = run_module(
+    "experiments.run",
+    *("--config", "unet_synthetic:smoke", "--workdir", tmp_path),
+    *(f"--config.dataset.data_dir={tfds_dir}", *args),
     timeout=120,
   )
-  assert proc.returncode == 2, proc.stderr[-2000:]
-  assert "Traceback" not in proc.stderr
-  assert proc.stderr.count("error: ") == 1
-  error = proc.stderr[proc.stderr.index("error: ") :]
-  assert re.search(message, error, re.DOTALL), error
+  assert_one_user_error(proc, message)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -136,21 +129,10 @@ def test_smoke_run(name, tfds_dir, tmp_path):
 
 
 def test_cli_end_to_end(tfds_dir, tmp_path):
-  proc = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "experiments.run",
-      "--config",
-      "unet_synthetic:smoke",
-      "--workdir",
-      str(tmp_path),
-      f"--config.dataset.data_dir={tfds_dir}",
-      "--config.optimizer.lr=0.0375",
-    ],
-    capture_output=True,
-    text=True,
-    timeout=300,
+  proc = run_module(
+    "experiments.run",
+    *("--config", "unet_synthetic:smoke", "--workdir", tmp_path),
+    *(f"--config.dataset.data_dir={tfds_dir}", "--config.optimizer.lr=0.0375"),
   )
   assert proc.returncode == 0, proc.stderr[-3000:]
   results = json.loads((tmp_path / "results.json").read_text())

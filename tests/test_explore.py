@@ -1,21 +1,19 @@
 """The dataset explorer writes a contact sheet and consistent stats."""
 
 import json
-import subprocess
-import sys
 
 from PIL import Image
 
+from tests.run_testing import run_module
+
 
 def test_explore_writes_contact_sheet_and_stats(tfds_dir, tmp_path):
-  proc = subprocess.run(
-    [
-      sys.executable, "-m", "experiments.explore", "--dataset", "synthetic_lesions",
-      "--builder_config", "tiny", "--split", "validation", f"--data_dir={tfds_dir}",
-      f"--out={tmp_path}", "--num_images=5",
-    ],
-    capture_output=True, text=True, timeout=120,
-  )  # fmt: skip
+  proc = run_module(
+    "experiments.explore",
+    *("--dataset", "synthetic_lesions", "--builder_config", "tiny", "--split", "validation"),
+    *(f"--data_dir={tfds_dir}", f"--out={tmp_path}", "--num_images=5"),
+    timeout=120,
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   stats = json.loads((tmp_path / "synthetic_lesions_validation_stats.json").read_text())
   assert stats["num_examples"] == 8

@@ -5,8 +5,6 @@ import importlib
 import json
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ from experiments import ablations, configs, leaderboard, reported_results
 from jaxseg import atomic_files, metrics
 from jaxseg.config_overrides import derive_config
 from jaxseg.train import checkpoints, crossval, evaluators
+from tests.run_testing import run_module
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -414,13 +413,7 @@ def test_csv_holds_every_row_in_percent_with_the_papers_numbers(runs):
 
 def test_command_line(runs, tmp_path):
   def leaderboard_command(*args):
-    return subprocess.run(
-      [sys.executable, "-m", "experiments.leaderboard", *map(str, args)],
-      cwd=_REPO,
-      capture_output=True,
-      text=True,
-      timeout=120,
-    )
+    return run_module("experiments.leaderboard", *args, timeout=120)
 
   finished = leaderboard_command(runs[0])
   assert finished.returncode == 0, finished.stderr

@@ -18,7 +18,7 @@ from jaxseg.config_overrides import derive_config
 from jaxseg.data import splits, transforms
 from jaxseg.errors import CheckpointError, DataError
 from jaxseg.train import evaluators, experiment, setup
-from tests.run_testing import smoke_config
+from tests.run_testing import run_module, smoke_config
 
 
 @pytest.fixture(scope="module")
@@ -95,14 +95,8 @@ def _write_mixed_folder(folder) -> dict[str, tuple[int, int]]:
 
 def _predict_cli(*args, timeout=300) -> subprocess.CompletedProcess:
   # Compiles like this session's tests (conftest): about half the subprocess's time.
-  env = {**os.environ, "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
-  return subprocess.run(
-    [sys.executable, "-m", "experiments.predict", *map(str, args)],
-    capture_output=True,
-    text=True,
-    timeout=timeout,
-    env=env,
-  )
+  env = {"JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
+  return run_module("experiments.predict", *args, timeout=timeout, env=env)
 
 
 def _read_csv(path) -> dict[str, dict]:

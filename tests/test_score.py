@@ -30,8 +30,6 @@ experiments.score scores it.
 import json
 import pathlib
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -39,6 +37,7 @@ from PIL import Image
 
 from experiments import score
 from jaxseg.errors import DataError
+from tests.run_testing import run_module
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SUFFIX = "_segmentation.png"
@@ -179,13 +178,7 @@ def test_scores_agree_with_the_official_package(tmp_path):
 
 
 def _run_cli(*args):
-  return subprocess.run(
-    [sys.executable, "-m", "experiments.score", *map(str, args)],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=120,
-  )
+  return run_module("experiments.score", *args, timeout=120)
 
 
 def test_cli_prints_the_table_writes_json_and_lists_unmatched_masks(tmp_path):
