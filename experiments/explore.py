@@ -17,7 +17,7 @@ from absl import flags
 
 from experiments import cli
 from jaxseg import atomic_files, overlays
-from jaxseg.data import datasets
+from jaxseg.data import datasets, transforms
 
 _DATASET = flags.DEFINE_string("dataset", "synthetic_lesions", "Registered dataset name.")
 _SPLIT = flags.DEFINE_string("split", "train", "Split to explore.")
@@ -77,7 +77,7 @@ def main(argv):
   tiles = []
   for i in chosen:
     example = source[int(i)]
-    example_id = example["id"].decode() if isinstance(example["id"], bytes) else example["id"]
+    example_id = transforms.id_text(example["id"])
     label = f"{example_id} {labels[example['diagnosis']]}"
     tiles.append(overlays.thumbnail(example["image"], example["mask"][..., 0] > 127, label))
 

@@ -117,24 +117,18 @@ class InferenceRun:
     self.mesh = mesh
     # Whole batches only, split evenly over the devices: one shape, one compile.
     self.batch_size = math.ceil(config.eval_batch_size / mesh.size) * mesh.size
-    self.num_traces = 0
-    self._jitted: dict[str, Callable] = {}
+    self._steps: dict[str, setup.TracedStep] = {}
 
-  def _step(self, tta: str) -> Callable:
+  @property
+  def num_traces(self) -> int:
+    return sum(step.num_traces for step in self._steps.values())
+
+  def _step(self, tta: str) -> setup.TracedStep:
     check_tta_mode(tta)
-    if tta not in self._jitted:
+    if tta not in self._steps:
       fn = _probability_fn(self.model.apply, self.config.input.normalization, tta)
-
-      def counted(members, images):
-        self.num_traces += 1
-        return fn(members, images)
-
-      self._jitted[tta] = jax.jit(
-        counted,
-        in_shardings=(NamedSharding(self.mesh, P()), NamedSharding(self.mesh, P("data"))),
-        out_shardings=NamedSharding(self.mesh, P("data")),
-      )
-    return self._jitted[tta]
+      self._steps[tta] = setup.TracedStep(fn, self.mesh, shard_outputs=True, donate_state=False)
+    return self._steps[tta]
 
   def predict_model_inputs(self, inputs: np.ndarray, tta: str = "none") -> np.ndarray:
     """Model inputs [N, h, w, C] (`model_input`) -> foreground probabilities [N, h, w]."""
@@ -275,17 +269,13 @@ def split_images(dataset_config, split: str) -> list[ImageToPredict]:
 
   # Ids without decoding the images.
   ground_truth = splits.open_split(dataset_config, split, ground_truth_only=True)
-  ids = [_text(ground_truth[i]["id"]) for i in range(len(ground_truth))]
+  ids = [transforms.id_text(ground_truth[i]["id"]) for i in range(len(ground_truth))]
   where = f"{dataset_config.name}:{split}"
   return [
     # Ids are file names here; a path separator in one must not make a folder.
     ImageToPredict(i.replace("/", "_"), lambda k=k: read(k), f"{where}[{k}]")
     for k, i in enumerate(ids)
   ]
-
-
-def _text(value) -> str:
-  return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def split_dataset_config(run_config, dataset: str, data_dir: str | None = None):

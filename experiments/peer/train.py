@@ -138,10 +138,6 @@ def create_twin_optimizer(model, config, total_steps: int):
   return optimizer, schedule
 
 
-def _text(value) -> str:
-  return value.decode() if isinstance(value, bytes) else str(value)
-
-
 @torch.no_grad()
 def evaluate_twin(model, source, truth_source, config) -> dict[str, float]:
   """Probabilities resized (bilinear) to each mask's own size, foreground at >= 0.5.
@@ -165,7 +161,7 @@ def evaluate_twin(model, source, truth_source, config) -> dict[str, float]:
       prob = F.interpolate(prob[None], truth.shape, mode="bilinear", align_corners=False)
       # At the mask's size already, so this only thresholds (>= 0.5) and counts.
       counts.append(metrics.counts_at_original_resolution(prob[0, 0].numpy(), truth))
-    ids = [_text(example["id"]) for example in examples]
+    ids = [transforms.id_text(example["id"]) for example in examples]
     accumulator.update(np.stack(counts), ids=ids)
   return {k: float(v) for k, v in accumulator.summary()["mean"].items()}
 

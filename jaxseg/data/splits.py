@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from jaxseg import atomic_files
-from jaxseg.data import datasets
+from jaxseg.data import datasets, transforms
 from jaxseg.errors import ConfigError
 
 PROTOCOL_PREFIX = "protocol:"
@@ -94,16 +94,12 @@ def _ids_of(dataset_config, split: str) -> list[str]:
   """Ids in storage order, read without decoding any image."""
   skip = {"image": tfds.decode.SkipDecoding(), "mask": tfds.decode.SkipDecoding()}
   source = _open_official(dataset_config, split, decoders=skip)
-  return [_text(source[i]["id"]) for i in range(len(source))]
+  return [transforms.id_text(source[i]["id"]) for i in range(len(source))]
 
 
 def source_ids(dataset_config) -> list[str]:
   """Ids of `dataset.protocol.source_split`, the ids its protocol splits divide."""
   return _ids_of(dataset_config, dataset_config.protocol.source_split)
-
-
-def _text(value) -> str:
-  return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _open_official(dataset_config, split: str, decoders=None, with_original_mask=False):

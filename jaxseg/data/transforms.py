@@ -117,6 +117,11 @@ def encode_id(example_id) -> np.ndarray:
   return np.frombuffer(raw.ljust(ID_LENGTH, b"\0"), np.uint8).copy()
 
 
+def id_text(value) -> str:
+  """An example's `id` as TFDS returns it (bytes) or as given (str) -> str."""
+  return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def decode_ids(encoded: np.ndarray) -> list[str]:
   return [bytes(row).rstrip(b"\0").decode() for row in np.asarray(encoded, np.uint8)]
 

@@ -86,7 +86,8 @@ class TracedStep:
       self.num_traces += 1
       return fn(*args)
 
-    out = (sharded, sharded) if shard_outputs else (replicated, replicated)
+    # One sharding for every output, whatever their number.
+    out = sharded if shard_outputs else replicated
     self.jitted = jax.jit(
       counted,
       in_shardings=(replicated, sharded),
