@@ -7,7 +7,8 @@ left at PyTorch's defaults: `nn.Conv2d`, `nn.ConvTranspose2d` and
 `nn.BatchNorm2d` initialise themselves, and the ResNet encoder is initialised
 as torchvision's (`docs/parity.md`).
 
-- `ResNetEncoder`: torchvision's ResNet-18/34/50/101 layout (output stride 32)
+- `ResNetEncoder`: torchvision's ResNet-18/34/50/101 layout (output stride 32,
+  or 16 / 8 with torchvision's `replace_stride_with_dilation` for ResNet-50/101)
   returning every stage, like `jaxseg.models.resnet.ResNet`; written out here
   because PyPI's torchvision does not import beside the CPU build of torch.
 - `ASNetBaselineTwin`: `jaxseg.models.asnet.ASNet` with `use_asm=False`
@@ -69,12 +70,12 @@ class BasicBlockTwin(nn.Module):
 class BottleneckTwin(nn.Module):
   expansion = 4
 
-  def __init__(self, in_channels: int, planes: int, stride: int):
+  def __init__(self, in_channels: int, planes: int, stride: int, dilation: int = 1):
     super().__init__()
     out_channels = planes * self.expansion
     self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
     self.bn1 = nn.BatchNorm2d(planes)
-    self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+    self.conv2 = nn.Conv2d(planes, planes, 3, stride, dilation, dilation, bias=False)
     self.bn2 = nn.BatchNorm2d(planes)
     self.conv3 = nn.Conv2d(planes, out_channels, 1, bias=False)
     self.bn3 = nn.BatchNorm2d(out_channels)
@@ -92,22 +93,37 @@ class BottleneckTwin(nn.Module):
 
 
 class ResNetEncoder(nn.Module):
-  """torchvision's ResNet without its classifier; forward returns every stage."""
+  """torchvision's ResNet without its classifier; forward returns every stage.
 
-  def __init__(self, depth: int = 34, base_width: int = 64):
+  `output_stride` 16 or 8 (Bottleneck depths only) dilates layer4, or layer3
+  and layer4, instead of striding: torchvision's `replace_stride_with_dilation`.
+  """
+
+  def __init__(self, depth: int = 34, base_width: int = 64, output_stride: int = 32):
     super().__init__()
     block = BasicBlockTwin if depth < 50 else BottleneckTwin
+    dilate = {32: (False, False, False), 16: (False, False, True), 8: (False, True, True)}
+    if output_stride != 32 and block is BasicBlockTwin:
+      raise ValueError("torchvision's BasicBlock does not dilate: output_stride 32 only.")
     self.conv1 = nn.Conv2d(3, base_width, 7, 2, 3, bias=False)
     self.bn1 = nn.BatchNorm2d(base_width)
     self.maxpool = nn.MaxPool2d(3, 2, 1)
     in_channels = base_width
     self.channels = {"stem": base_width}
+    dilation = 1
     for stage, num_blocks in enumerate(STAGE_BLOCKS[depth]):
       planes = base_width * 2**stage
+      stage_stride, previous_dilation = 2 if stage > 0 else 1, dilation
+      if stage > 0 and dilate[output_stride][stage - 1]:
+        dilation, stage_stride = dilation * 2, 1
       blocks = []
       for index in range(num_blocks):
-        stride = 2 if stage > 0 and index == 0 else 1
-        blocks.append(block(in_channels, planes, stride))
+        stride = stage_stride if index == 0 else 1
+        # As torchvision: a block's 3x3 takes the previous dilation where the stride was.
+        extra = {} if block is BasicBlockTwin else {"dilation": previous_dilation}
+        if index > 0 and block is BottleneckTwin:
+          extra = {"dilation": dilation}
+        blocks.append(block(in_channels, planes, stride, **extra))
         in_channels = planes * block.expansion
       setattr(self, f"layer{stage + 1}", nn.Sequential(*blocks))
       self.channels[f"layer{stage + 1}"] = in_channels

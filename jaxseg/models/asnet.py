@@ -63,6 +63,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxseg.errors import ConfigError
+from jaxseg.models import conv_lowering
 from jaxseg.models.blocks import (
   ConvBNReLU,
   Dtype,
@@ -103,7 +104,7 @@ class SharedDilatedConv(nn.Module):
     x = x.astype(self.dtype)
     kernel = kernel.astype(self.dtype)
     return [
-      jax.lax.conv_general_dilated(
+      conv_lowering.conv_general_dilated(
         x,
         kernel,
         window_strides=(1, 1),

@@ -21,6 +21,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxseg.models.conv_lowering import CpuConvLowering
+
 Dtype = Any
 Initializer = nn.initializers.Initializer
 
@@ -54,9 +56,10 @@ class _TorchBias:
 
 
 class Conv(_TorchBias, nn.Conv):
-  """`nn.Conv` initialised as PyTorch's `nn.Conv2d`."""
+  """`nn.Conv` initialised as PyTorch's `nn.Conv2d`, lowered by `conv_lowering`."""
 
   kernel_init: Initializer = torch_kernel_init
+  conv_general_dilated_cls: Any = CpuConvLowering
 
 
 class ConvTranspose(_TorchBias, nn.ConvTranspose):

@@ -56,6 +56,7 @@ import jax.numpy as jnp
 
 from jaxseg.errors import ConfigError
 from jaxseg.models.blocks import Dtype, batch_norm
+from jaxseg.models.conv_lowering import CpuConvLowering
 
 # Blocks per stage, as in torchvision's resnet18/34/50/101 constructors.
 STAGE_BLOCKS: dict[int, tuple[int, int, int, int]] = {
@@ -91,6 +92,7 @@ def _torchvision_conv(
     kernel_init=kaiming_fan_out,
     dtype=dtype,
     param_dtype=jnp.float32,
+    conv_general_dilated_cls=CpuConvLowering,
     name=name,
   )
 

@@ -1,0 +1,114 @@
+"""How the models' convolutions reach XLA: 1x1 as matmuls, atrous as space-to-batch, on CPU.
+
+Every `Conv` of the project (`blocks.Conv`, the ResNet encoder's) calls
+`conv_general_dilated` here instead of `lax.conv_general_dilated`. The result
+is the same convolution up to float rounding; only the ops XLA sees change,
+and only on the CPU backend, where they decide the speed (docs/benchmarks.md
+has the measurements):
+
+- A 1x1 convolution (any stride, no padding) is a strided slice and a matmul.
+  XLA's CPU backend runs `dot` through its tuned GEMM, and the gradients of a
+  dot are dots; as a convolution its weight gradient is a convolution whose
+  "kernel" is the whole feature map, 3-7x slower on this project's ResNet
+  shapes, and 1x1 convolutions are most of a ResNet-50's FLOPs.
+- An atrous (dilated) stride-1 convolution with rate r is a plain convolution
+  on the r x r phases of the input stacked into the batch ("space to batch",
+  as DeepLab's TensorFlow code did): output pixel (r u + i, r v + j) only sees
+  input pixels of phase (i, j), at offsets r apart. Its weight gradient, the
+  slowest of the dilated ops on CPU, becomes an undilated one.
+
+GPU and TPU backends get `lax.conv_general_dilated` unchanged: cuDNN and the
+TPU compiler handle both cases natively.
+"""
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def _is_nhwc(dimension_numbers) -> bool:
+  if dimension_numbers is None:
+    return False
+  if isinstance(dimension_numbers, lax.ConvDimensionNumbers):
+    return dimension_numbers == lax.conv_dimension_numbers((1, 1, 1, 1), (1, 1, 1, 1), _NHWC)
+  return tuple(dimension_numbers) == _NHWC
+
+
+def _matmul_1x1(lhs, rhs, strides, precision):
+  sliced = lhs[:, :: strides[0], :: strides[1], :]
+  return jnp.einsum("bhwc,cd->bhwd", sliced, rhs[0, 0], precision=precision)
+
+
+def _space_to_batch_conv(lhs, rhs, padding, rate: int, precision):
+  """A stride-1 convolution at dilation `rate` whose paddings are multiples of `rate`."""
+  batch, height, width, channels = lhs.shape
+  extra_h, extra_w = -height % rate, -width % rate
+  # Zeros past the end are what the padding reads anyway; the extra outputs are cropped.
+  x = jnp.pad(lhs, ((0, 0), (0, extra_h), (0, extra_w), (0, 0)))
+  ph, pw = (height + extra_h) // rate, (width + extra_w) // rate
+  x = x.reshape(batch, ph, rate, pw, rate, channels).transpose(2, 4, 0, 1, 3, 5)
+  x = x.reshape(rate * rate * batch, ph, pw, channels)
+  phase_padding = [(lo // rate, hi // rate) for lo, hi in padding]
+  y = lax.conv_general_dilated(
+    x, rhs, (1, 1), phase_padding, dimension_numbers=_NHWC, precision=precision
+  )
+  out_h, out_w, features = y.shape[1:]
+  y = y.reshape(rate, rate, batch, out_h, out_w, features).transpose(2, 3, 0, 4, 1, 5)
+  y = y.reshape(batch, out_h * rate, out_w * rate, features)
+  return y[:, : out_h * rate - extra_h, : out_w * rate - extra_w]
+
+
+def conv_general_dilated(
+  lhs,
+  rhs,
+  window_strides,
+  padding,
+  lhs_dilation=None,
+  rhs_dilation=None,
+  dimension_numbers=None,
+  feature_group_count: int = 1,
+  batch_group_count: int = 1,
+  precision=None,
+  preferred_element_type=None,
+):
+  """`lax.conv_general_dilated`, rewritten for XLA's CPU backend where that is faster."""
+  plain = lambda: lax.conv_general_dilated(
+    lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+    feature_group_count, batch_group_count, precision, preferred_element_type,
+  )  # fmt: skip
+  if (
+    jax.default_backend() != "cpu"
+    or not _is_nhwc(dimension_numbers)
+    or lhs.ndim != 4
+    or feature_group_count != 1
+    or batch_group_count != 1
+    or preferred_element_type is not None
+    or any(d != 1 for d in (lhs_dilation or (1, 1)))
+  ):
+    return plain()
+  strides = tuple(window_strides)
+  dilation = tuple(rhs_dilation or (1, 1))
+  if isinstance(padding, str):
+    dilated_window = [(k - 1) * d + 1 for k, d in zip(rhs.shape[:2], dilation, strict=True)]
+    padding = lax.padtype_to_pads(lhs.shape[1:3], dilated_window, strides, padding)
+  padding = [tuple(p) for p in padding]
+  if rhs.shape[:2] == (1, 1) and all(p == (0, 0) for p in padding):
+    return _matmul_1x1(lhs, rhs, strides, precision)
+  rate = dilation[0]
+  if (
+    rate > 1
+    and dilation == (rate, rate)
+    and strides == (1, 1)
+    and all(lo % rate == 0 and hi % rate == 0 for lo, hi in padding)
+  ):
+    return _space_to_batch_conv(lhs, rhs, padding, rate, precision)
+  return plain()
+
+
+class CpuConvLowering:
+  """What flax's `Conv(conv_general_dilated_cls=...)` instantiates: `conv_general_dilated`."""
+
+  def __call__(self, *args, **kwargs):
+    return conv_general_dilated(*args, **kwargs)

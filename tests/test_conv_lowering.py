@@ -1,0 +1,69 @@
+"""The CPU rewrites of convolutions compute the same convolution as lax's, values and gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from jaxseg.models import conv_lowering
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+@pytest.mark.parametrize(
+  ("kernel", "stride", "dilation", "padding", "size"),
+  [
+    (1, 1, 1, ((0, 0), (0, 0)), (9, 7)),  # matmul
+    (1, 2, 1, ((0, 0), (0, 0)), (9, 7)),  # strided slice + matmul (odd sizes)
+    (1, 1, 1, "SAME", (8, 8)),
+    (3, 1, 2, ((2, 2), (2, 2)), (8, 8)),  # space to batch, rate 2
+    (3, 1, 4, ((4, 4), (4, 4)), (13, 10)),  # rate 4, sizes not multiples of it
+    (3, 1, 3, "SAME", (9, 12)),
+    (3, 2, 1, ((1, 1), (1, 1)), (9, 9)),  # left to lax
+    (3, 1, 2, ((1, 3), (2, 2)), (8, 8)),  # paddings not multiples of the rate: lax
+  ],
+)
+def test_matches_lax_values_and_gradients(kernel, stride, dilation, padding, size):
+  rng = np.random.default_rng(kernel * 100 + dilation)
+  x = jnp.asarray(rng.standard_normal((2, *size, 5), np.float32))
+  w = jnp.asarray(rng.standard_normal((kernel, kernel, 5, 6), np.float32))
+
+  def conv(fn):
+    return lambda x, w: fn(
+      x, w, (stride, stride), padding, rhs_dilation=(dilation, dilation), dimension_numbers=NHWC
+    )
+
+  expected = conv(lax.conv_general_dilated)(x, w)
+  got = jax.jit(conv(conv_lowering.conv_general_dilated))(x, w)
+  assert got.shape == expected.shape
+  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+  cotangent = jnp.asarray(rng.standard_normal(expected.shape, np.float32))
+  _, lax_vjp = jax.vjp(conv(lax.conv_general_dilated), x, w)
+  _, our_vjp = jax.vjp(conv(conv_lowering.conv_general_dilated), x, w)
+  for ours, theirs in zip(our_vjp(cotangent), lax_vjp(cotangent), strict=True):
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-4)
+
+
+def test_rewrites_what_it_claims_to():
+  """The 1x1 becomes a dot and the atrous conv an undilated one: the lowered text says so."""
+  x, w1, w3 = jnp.zeros((1, 8, 8, 4)), jnp.zeros((1, 1, 4, 4)), jnp.zeros((3, 3, 4, 4))
+
+  def text(fn, *args):
+    return jax.jit(fn).lower(*args).as_text()
+
+  one = text(
+    lambda x, w: conv_lowering.conv_general_dilated(x, w, (1, 1), "VALID", None, None, NHWC),
+    x,
+    w1,
+  )
+  assert "convolution" not in one and "dot_general" in one
+  atrous = text(
+    lambda x, w: conv_lowering.conv_general_dilated(
+      x, w, (1, 1), ((2, 2), (2, 2)), None, (2, 2), NHWC
+    ),
+    x,
+    w3,
+  )
+  assert "convolution" in atrous and "rhs_dilate = [2, 2]" not in atrous
+  assert "4x4x4x4xf32" in atrous  # the 2 x 2 phases of the 8x8 input, in the batch
