@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxseg.errors import ConfigError
 from jaxseg.models import MODELS, create_model, foreground_probability
 from jaxseg.models.convert_torchvision import torchvision_to_flax
 from jaxseg.models.pretrained import load_pretrained_resnet
@@ -21,6 +22,7 @@ from tests.model_testing import (
   count_parameters,
   lesion_batch,
   numpy_variables,
+  param_shapes,
   synthetic_torchvision_state_dict,
   train_steps,
 )
@@ -144,3 +146,64 @@ def test_foreground_probability():
   np.testing.assert_allclose(foreground_probability(two_class), [[[0.5, 1.0]]])
   with pytest.raises(ValueError, match="1 or 2"):
     foreground_probability(jnp.zeros((1, 2, 2, 3)))
+
+
+def _training_loss(model, variables, images, masks):
+  def loss(params):
+    outputs, _ = model.apply(
+      {"params": params, "batch_stats": variables["batch_stats"]},
+      images,
+      train=True,
+      mutable=["batch_stats"],
+      rngs={"dropout": jax.random.key(0)},
+    )
+    return jnp.mean(jnp.square(outputs["logits"] - masks[..., None]))
+
+  return loss
+
+
+def _loss_and_gradients(model, variables, images, masks):
+  loss = _training_loss(model, variables, images, masks)
+  return jax.jit(jax.value_and_grad(loss))(variables["params"])
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_remat_changes_neither_parameters_nor_gradients(name):
+  config = SMALL_CONFIGS[name]
+  images, masks = lesion_batch(BATCH, HEIGHT, WIDTH, config.channels)
+  plain = create_model(name, **config.kwargs)
+  remat = create_model(name, **config.kwargs, remat="nothing_saveable")
+  # Same names and shapes: a checkpoint trained either way restores into the other.
+  assert param_shapes(abstract_variables(remat, images, train=False)) == param_shapes(
+    abstract_variables(plain, images, train=False)
+  )
+  variables = numpy_variables(plain, images, train=False)
+  loss, grads = _loss_and_gradients(plain, variables, images, masks)
+  remat_loss, remat_grads = _loss_and_gradients(remat, variables, images, masks)
+  np.testing.assert_allclose(remat_loss, loss, rtol=1e-5)
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), remat_grads, grads
+  )
+
+
+def test_remat_wraps_each_block_in_a_checkpoint():
+  """One `remat2` (jax.checkpoint) per U-Net DoubleConv in the traced gradient, none without.
+
+  How much memory that saves is the compiler's business: XLA's GPU and TPU
+  backends recompute in the backward pass, its CPU backend schedules the
+  recomputation early and keeps the peak (docs/decisions.md, "Memory").
+  """
+  images, masks = lesion_batch(2, 32, 32)
+  counts = {}
+  for remat in ("none", "nothing_saveable"):
+    model = create_model("unet", base_width=4, depth=2, remat=remat)
+    variables = numpy_variables(model, images, train=False)
+    counts[remat] = str(
+      jax.make_jaxpr(jax.grad(_training_loss(model, variables, images, masks)))(variables["params"])
+    ).count("remat2[")
+  assert counts == {"none": 0, "nothing_saveable": 5}, counts
+
+
+def test_unknown_remat_policy_is_a_config_error():
+  with pytest.raises(ConfigError, match="config key remat"):
+    abstract_params(create_model("unet", base_width=4, depth=2, remat="everything"))

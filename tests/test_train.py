@@ -8,8 +8,10 @@ import orbax.checkpoint as ocp
 import pytest
 
 from experiments import configs
-from jaxseg.errors import CheckpointError
+from jaxseg.config_overrides import derive_config
+from jaxseg.errors import CheckpointError, ConfigError
 from jaxseg.models import convert_torchvision
+from jaxseg.models.blocks import BN_MOMENTUM
 from jaxseg.train import checkpoints, setup, trainer
 from tests.model_testing import synthetic_torchvision_state_dict
 from tests.run_testing import smoke_config
@@ -39,6 +41,38 @@ def test_four_devices_match_one_device():
     jax.tree.leaves((params1, stats1)), jax.tree.leaves((params4, stats4)), strict=True
   ):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_accumulation_is_the_mean_of_micro_batch_steps():
+  """grad_accum_steps=2: the update of the mean gradient of rows 0::2 and 1::2, and
+  BatchNorm running averages updated once per micro-batch, in that order."""
+  config = smoke_config("unused", {"optimizer.name": "sgd", "optimizer.lr": 0.1})
+  rng = np.random.default_rng(1)
+  batch = {
+    "image": rng.integers(0, 256, (8, 32, 32, 3), np.uint8),
+    "mask": (rng.random((8, 32, 32)) > 0.6).astype(np.uint8),
+    "valid": np.ones(8, np.float32),
+  }
+  devices = jax.devices()[:1]
+  accumulated = derive_config(config, {"grad_accum_steps": 2})
+  params, stats, loss = _one_step(accumulated, devices, batch)
+  halves = [_one_step(config, devices, {k: v[i::2] for k, v in batch.items()}) for i in (0, 1)]
+  (params_a, stats_a, loss_a), (params_b, stats_b, loss_b) = halves
+  initial = jax.device_get(setup.setup_run(config, setup.create_mesh(devices)).state.batch_stats)
+  np.testing.assert_allclose(loss, (loss_a + loss_b) / 2, rtol=1e-5)
+  # SGD's first step is linear in the gradient: the mean gradient gives the mean parameters.
+  jax.tree.map(
+    lambda p, a, b: np.testing.assert_allclose(p, (a + b) / 2, rtol=1e-4, atol=1e-6),
+    params, params_a, params_b,
+  )  # fmt: skip
+  # s_a = m s0 + (1 - m) mu_a, s_b = m s0 + (1 - m) mu_b; sequential: m s_a + (1 - m) mu_b.
+  m = BN_MOMENTUM
+  jax.tree.map(
+    lambda s, s0, a, b: np.testing.assert_allclose(s, m * a + b - m * s0, rtol=1e-4, atol=1e-6),
+    stats, initial, stats_a, stats_b,
+  )  # fmt: skip
+  with pytest.raises(ConfigError, match="grad_accum_steps 3"):
+    setup.setup_run(derive_config(config, {"grad_accum_steps": 3}), setup.create_mesh(devices))
 
 
 def test_evaluators_cover_their_split_once(tfds_dir, tmp_path):

@@ -39,6 +39,12 @@ def base_config() -> ml_collections.ConfigDict:
   config.model_name = "unet"
   config.model = ml_collections.ConfigDict()
   config.dtype = "float32"
+  # Memory (docs/decisions.md, "Memory: rematerialisation and gradient
+  # accumulation"): remat is a jax checkpoint policy applied per block (none,
+  # nothing_saveable, dots_saveable); grad_accum_steps splits each batch into
+  # that many micro-batches whose mean gradient makes one update.
+  config.remat = "none"
+  config.grad_accum_steps = 1
   # torchvision ResNet weights converted by jaxseg.models.convert_torchvision
   # (an .npz path); empty: random initialisation, which the log says.
   config.pretrained_backbone = ""

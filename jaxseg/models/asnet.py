@@ -70,6 +70,7 @@ from jaxseg.models.blocks import (
   batch_norm,
   check_input_size,
   conv_with_bias,
+  rematerialized,
   upsample_bilinear2x,
 )
 from jaxseg.models.resnet import BasicBlock, ResNet, kaiming_fan_out
@@ -209,6 +210,8 @@ class ASNet(nn.Module):
   share_sam_weights: bool = False
   decoder_extra_blocks: int = 0
   dtype: Dtype = jnp.float32
+  # blocks.REMAT_POLICIES name, applied per block (config.remat).
+  remat: str = "none"
 
   @nn.compact
   def __call__(self, images, train: bool = False):
@@ -217,7 +220,11 @@ class ASNet(nn.Module):
       raise ConfigError(f"decoder_extra_blocks must be >= 0; got {self.decoder_extra_blocks}.")
     images = images.astype(self.dtype)
     features = ResNet(
-      depth=self.resnet_depth, base_width=self.resnet_width, dtype=self.dtype, name="backbone"
+      depth=self.resnet_depth,
+      base_width=self.resnet_width,
+      dtype=self.dtype,
+      remat=self.remat,
+      name="backbone",
     )(images, train)
     x = features["layer4"]
     if self.use_asm:
@@ -229,9 +236,9 @@ class ASNet(nn.Module):
         name="asm",
       )(x, train)
     for name, skip, use_conv3x3 in DECODER_LEVELS:
-      x = DecoderLevel(self.decoder_extra_blocks, use_conv3x3, self.dtype, name=name)(
-        x, features[skip], train
-      )
+      x = rematerialized(DecoderLevel, self.remat, train_argnum=3)(
+        self.decoder_extra_blocks, use_conv3x3, self.dtype, name=name
+      )(x, features[skip], train)
     head_width = max(1, HEAD_WIDTH * self.resnet_width // 64)
     x = upsample_bilinear2x(x)
     x = ConvBNReLU(head_width, (1, 1), dtype=self.dtype, name="head_conv1x1")(x, train)

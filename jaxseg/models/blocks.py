@@ -21,6 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxseg.errors import ConfigError
 from jaxseg.models.conv_lowering import CpuConvLowering
 
 Dtype = Any
@@ -75,6 +76,31 @@ class Dense(_TorchBias, nn.Dense):
   """`nn.Dense` initialised as PyTorch's `nn.Linear`."""
 
   kernel_init: Initializer = torch_kernel_init
+
+
+# config.remat: jax's checkpoint policy for what a block keeps for the backward
+# pass (docs/decisions.md, "Memory: rematerialisation and gradient accumulation").
+REMAT_POLICIES = {
+  "none": None,  # keep everything (no rematerialisation)
+  "nothing_saveable": jax.checkpoint_policies.nothing_saveable,  # keep block inputs only
+  "dots_saveable": jax.checkpoint_policies.dots_saveable,  # keep matmul outputs too
+}
+
+
+def rematerialized(block: type[nn.Module], remat: str, train_argnum: int = 2) -> type[nn.Module]:
+  """`block`, or `nn.remat(block)` recomputing its insides in the backward pass.
+
+  `remat` names a policy of `REMAT_POLICIES`; `train_argnum` is the position
+  of `train` in `block.__call__` (self is 0), static so BatchNorm sees a bool.
+  Parameter names do not change: callers name their blocks explicitly.
+  """
+  if remat not in REMAT_POLICIES:
+    raise ConfigError(
+      f"Unknown remat {remat!r} (config key remat); choose from {list(REMAT_POLICIES)}."
+    )
+  if remat == "none":
+    return block
+  return nn.remat(block, policy=REMAT_POLICIES[remat], static_argnums=(train_argnum,))
 
 
 BN_EPSILON = 1e-5

@@ -31,7 +31,14 @@ import jax
 import jax.numpy as jnp
 
 from jaxseg.errors import ConfigError
-from jaxseg.models.blocks import ASPP, ConvBNReLU, Dtype, check_input_size, conv_with_bias
+from jaxseg.models.blocks import (
+  ASPP,
+  ConvBNReLU,
+  Dtype,
+  check_input_size,
+  conv_with_bias,
+  rematerialized,
+)
 from jaxseg.models.resnet import ResNet
 
 CONTEXT_WIDTH = 256
@@ -127,6 +134,8 @@ class CCANet(nn.Module):
   aux_head: bool = True
   attention_query_chunk: int = 0
   dtype: Dtype = jnp.float32
+  # blocks.REMAT_POLICIES name, applied per block (config.remat).
+  remat: str = "none"
 
   @nn.compact
   def __call__(self, images, train: bool = False):
@@ -138,10 +147,11 @@ class CCANet(nn.Module):
       output_stride=8,
       layer_dilations=(1, 1, *self.layer_dilations),
       dtype=self.dtype,
+      remat=self.remat,
       name="backbone",
     )(images, train)
     levels = [features[f"layer{i}"] for i in range(1, 5)]  # f1..f4 at 1/4, 1/8, 1/8, 1/8
-    aspp = ASPP(
+    aspp = rematerialized(ASPP, self.remat)(
       atrous_rates=self.aspp_rates,
       features=self.width,
       projection_features=self.width,
@@ -151,9 +161,8 @@ class CCANet(nn.Module):
 
     context = None
     if self.use_cca:
-      context = CascadedContextAggregation(self.width, self.dtype, name="cca")(
-        images, levels, train
-      )
+      aggregation = rematerialized(CascadedContextAggregation, self.remat, train_argnum=3)
+      context = aggregation(self.width, self.dtype, name="cca")(images, levels, train)
     fused = aspp
     if self.use_cgl:
       fused = ContextGuidedLocalAffinity(self.attention_query_chunk, self.dtype, name="cgl")(

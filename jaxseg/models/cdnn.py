@@ -39,7 +39,13 @@ Choices beyond the paper (why: docs/papers.md, "cdnn (paper 003)"):
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import ConvBNReLU, Dtype, check_input_size, conv_with_bias
+from jaxseg.models.blocks import (
+  ConvBNReLU,
+  Dtype,
+  check_input_size,
+  conv_with_bias,
+  rematerialized,
+)
 
 TOTAL_STRIDE = 16
 
@@ -87,6 +93,8 @@ class CDNN(nn.Module):
   base_width: int = 16
   dropout_rate: float = 0.5
   dtype: Dtype = jnp.float32
+  # blocks.REMAT_POLICIES name, applied per block (config.remat).
+  remat: str = "none"
 
   @nn.compact
   def __call__(self, images, train: bool = False):
@@ -101,8 +109,9 @@ class CDNN(nn.Module):
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
       else:
         name, kernel, multiplier = layer
-        x = ConvBNReLU(self.base_width * multiplier, (kernel, kernel), dtype=self.dtype, name=name)(
-          x, train
-        )
+        layer_class = rematerialized(ConvBNReLU, self.remat)
+        x = layer_class(
+          self.base_width * multiplier, (kernel, kernel), dtype=self.dtype, name=name
+        )(x, train)
     logits = conv_with_bias(1, 1, self.dtype, "output")(x)
     return {"logits": logits.astype(jnp.float32)}

@@ -55,7 +55,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxseg.errors import ConfigError
-from jaxseg.models.blocks import Dtype, batch_norm
+from jaxseg.models.blocks import Dtype, batch_norm, rematerialized
 from jaxseg.models.conv_lowering import CpuConvLowering
 
 # Blocks per stage, as in torchvision's resnet18/34/50/101 constructors.
@@ -186,6 +186,7 @@ class ResNet(nn.Module):
     base_width: stem and layer1 width (torchvision: 64); stage i has
       base_width * 2**(i-1) planes (times 4 for Bottleneck outputs).
     dtype: compute dtype; parameters stay float32.
+    remat: `blocks.REMAT_POLICIES` name applied to each residual block.
   """
 
   depth: int = 50
@@ -193,6 +194,7 @@ class ResNet(nn.Module):
   layer_dilations: Sequence[int] | None = None
   base_width: int = 64
   dtype: Dtype = jnp.float32
+  remat: str = "none"
 
   @property
   def block_class(self) -> type[nn.Module]:
@@ -212,7 +214,7 @@ class ResNet(nn.Module):
     if self.depth not in STAGE_BLOCKS:
       raise ConfigError(f"ResNet depth must be one of {sorted(STAGE_BLOCKS)}; got {self.depth}.")
     stage_dilations = resolve_stage_dilations(self.output_stride, self.layer_dilations)
-    block_class = self.block_class
+    block_class = rematerialized(self.block_class, self.remat)
 
     x = images.astype(self.dtype)
     x = _torchvision_conv(self.base_width, 7, 2, 1, self.dtype, "conv1")(x)
@@ -238,11 +240,11 @@ class ResNet(nn.Module):
           dilation=dilation,
           # torchvision adds the projection shortcut whenever stride or width
           # changes, so dilated stages keep it (as a stride-1 1x1 convolution).
-          downsample=first and (stride != 1 or in_channels != planes * block_class.expansion),
+          downsample=first and (stride != 1 or in_channels != planes * self.block_class.expansion),
           dtype=self.dtype,
           name=f"layer{stage + 1}_{index}",
         )(x, train)
-        in_channels = planes * block_class.expansion
+        in_channels = planes * self.block_class.expansion
       previous_dilation = dilation
       features[f"layer{stage + 1}"] = x
     return features

@@ -60,6 +60,7 @@ from jaxseg.models.blocks import (
   Dtype,
   check_input_size,
   conv_with_bias,
+  rematerialized,
   upsample_bilinear2x,
 )
 
@@ -193,15 +194,19 @@ class RMSMUNet(nn.Module):
   use_ef_ram: bool = True
   attention_pooling: Literal["avg", "max"] = "avg"
   dtype: Dtype = jnp.float32
+  # blocks.REMAT_POLICIES name, applied per block (config.remat).
+  remat: str = "none"
 
   def _width(self, paper_width: int) -> int:
     return paper_width * self.base_width // 64
 
   def _block(self, paper_width: int, strides: int, name: str) -> nn.Module:
     if self.block == "rmsm":
-      return RMSMBlock(self._width(paper_width), strides, self.dtype, name=name)
+      block = rematerialized(RMSMBlock, self.remat)
+      return block(self._width(paper_width), strides, self.dtype, name=name)
     if self.block == "unet":
-      return PlainBlock(self._width(paper_width), strides, self.dtype, name=name)
+      block = rematerialized(PlainBlock, self.remat)
+      return block(self._width(paper_width), strides, self.dtype, name=name)
     raise ConfigError(f"block must be 'unet' or 'rmsm'; got {self.block!r}.")
 
   @nn.compact

@@ -69,6 +69,7 @@ from jaxseg.models.blocks import (
   batch_norm,
   check_input_size,
   conv_with_bias,
+  rematerialized,
 )
 
 NUM_CODE_UNITS = 4
@@ -179,6 +180,8 @@ class ULFFN(nn.Module):
   cam_reduction: int = 16
   num_classes: int = 2
   dtype: Dtype = jnp.float32
+  # blocks.REMAT_POLICIES name, applied per block (config.remat).
+  remat: str = "none"
 
   def code_widths(self) -> list[int]:
     """128, 256, 512, 1024 for base_width 64."""
@@ -193,11 +196,12 @@ class ULFFN(nn.Module):
     )
     encoder_outputs = [x]  # input conv, then code_1 .. code_4
     for level, features in enumerate(widths, start=1):
-      x = CodeUnit(features, level < NUM_CODE_UNITS, self.dtype, name=f"code_{level}")(x, train)
+      code_unit = rematerialized(CodeUnit, self.remat)
+      x = code_unit(features, level < NUM_CODE_UNITS, self.dtype, name=f"code_{level}")(x, train)
       encoder_outputs.append(x)
 
     if self.use_aspp:
-      x = ASPP(
+      x = rematerialized(ASPP, self.remat)(
         features=4 * self.base_width,
         projection_features=widths[-1],
         atrous_rates=self.aspp_rates,
@@ -206,7 +210,7 @@ class ULFFN(nn.Module):
       )(x, train)
 
     for level in reversed(range(1, NUM_CODE_UNITS + 1)):
-      x = DecodeUnit(
+      x = rematerialized(DecodeUnit, self.remat, train_argnum=3)(
         widths[level - 1], upsample=level < NUM_CODE_UNITS, dtype=self.dtype, name=f"decode_{level}"
       )(x, encoder_outputs[:level], train)
 

@@ -12,7 +12,14 @@ of the default synthetic run (`python -m experiments.run --config unet_synthetic
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxseg.models.blocks import ConvTranspose, DoubleConv, Dtype, check_input_size, conv_with_bias
+from jaxseg.models.blocks import (
+  ConvTranspose,
+  DoubleConv,
+  Dtype,
+  check_input_size,
+  conv_with_bias,
+  rematerialized,
+)
 
 
 class UNet(nn.Module):
@@ -22,6 +29,8 @@ class UNet(nn.Module):
   depth: int = 4
   num_classes: int = 1
   dtype: Dtype = jnp.float32
+  # blocks.REMAT_POLICIES name, applied per block (config.remat).
+  remat: str = "none"
 
   @property
   def stride(self) -> int:
@@ -31,18 +40,21 @@ class UNet(nn.Module):
   def __call__(self, images, train: bool = False):
     check_input_size(images, self.stride, f"UNet with depth {self.depth}")
     x = images.astype(self.dtype)
+    double_conv = rematerialized(DoubleConv, self.remat)
+    # Explicit names: flax's automatic ones would change under nn.remat.
+    names = (f"DoubleConv_{index}" for index in range(2 * self.depth + 1))
     skips = []
     for level in range(self.depth):
-      x = DoubleConv(self.base_width * 2**level, dtype=self.dtype)(x, train)
+      x = double_conv(self.base_width * 2**level, dtype=self.dtype, name=next(names))(x, train)
       skips.append(x)
       x = nn.max_pool(x, (2, 2), strides=(2, 2))
-    x = DoubleConv(self.base_width * 2**self.depth, dtype=self.dtype)(x, train)
+    x = double_conv(self.base_width * 2**self.depth, dtype=self.dtype, name=next(names))(x, train)
     for level in reversed(range(self.depth)):
       width_here = self.base_width * 2**level
       x = ConvTranspose(
         width_here, (2, 2), strides=(2, 2), dtype=self.dtype, param_dtype=jnp.float32
       )(x)
       x = jnp.concatenate([skips[level], x], axis=-1)
-      x = DoubleConv(width_here, dtype=self.dtype)(x, train)
+      x = double_conv(width_here, dtype=self.dtype, name=next(names))(x, train)
     logits = conv_with_bias(self.num_classes, 1, self.dtype)(x)
     return {"logits": logits.astype(jnp.float32)}

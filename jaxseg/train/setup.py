@@ -49,7 +49,12 @@ def build_model(config) -> nn.Module:
       f"Unknown dtype {config.dtype!r} (config key dtype); choose from {sorted(DTYPES)}."
     )
   try:
-    return create_model(config.model_name, dtype=DTYPES[config.dtype], **config.model.to_dict())
+    return create_model(
+      config.model_name,
+      dtype=DTYPES[config.dtype],
+      remat=config.get("remat", "none"),
+      **config.model.to_dict(),
+    )
   except KeyError as error:
     raise ConfigError(f"{error.args[0]} (config keys model_name, model.*)") from None
 
@@ -107,6 +112,7 @@ def build_train_step(config, schedule, mesh: Mesh, donate_state: bool = True) ->
     config.input.normalization,
     config.aux_loss_weight,
     dropout_seed=config.seed,
+    grad_accum_steps=config.get("grad_accum_steps", 1),
   )
   return TracedStep(step, mesh, shard_outputs=False, donate_state=donate_state)
 
@@ -147,6 +153,13 @@ def setup_run(
     raise ConfigError(
       f"batch_size {config.batch_size} must be divisible by the {mesh.size} devices; "
       "set --config.batch_size to a multiple of it."
+    )
+  accumulation = config.get("grad_accum_steps", 1)
+  if accumulation < 1 or config.batch_size % (accumulation * mesh.size):
+    raise ConfigError(
+      f"grad_accum_steps {accumulation} must be >= 1 and split batch_size {config.batch_size} "
+      f"into micro-batches divisible by the {mesh.size} devices; change "
+      "--config.grad_accum_steps or --config.batch_size."
     )
   model = build_model(config)
   schedule = optim.create_schedule(config, total_steps, steps_per_epoch)

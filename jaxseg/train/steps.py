@@ -23,39 +23,81 @@ def pixel_weights(batch) -> jax.Array:
   return jnp.broadcast_to(batch["valid"][:, None, None], batch["mask"].shape)
 
 
+def micro_batches(x: jax.Array, num: int) -> jax.Array:
+  """[B, ...] -> [num, B / num, ...], micro-batch i holding rows i, i + num, ...
+
+  Interleaved rather than contiguous so that each micro-batch stays spread over
+  every device of a data-parallel mesh.
+  """
+  return x.reshape(x.shape[0] // num, num, *x.shape[1:]).swapaxes(0, 1)
+
+
 def make_train_step(
   loss_fn: Callable,
   schedule: optax.Schedule,
   normalization: str,
   aux_loss_weight: float = 1.0,
   dropout_seed: int = 0,
+  grad_accum_steps: int = 1,
 ):
   """Loss over the global batch; heads named `aux_*` add `aux_loss_weight` x the same loss.
 
   Dropout (cdnn) draws from a key folded with the step number, so a resumed run
   drops the same units as an uninterrupted one.
+
+  `grad_accum_steps` > 1 splits the batch into that many micro-batches, run
+  one after another (`lax.scan`, so one compiled micro-step) and applies the
+  mean of their gradients once: the memory of a micro-batch, the update of the
+  whole batch. BatchNorm normalises each micro-batch with its own statistics
+  and updates its running averages once per micro-batch, as PyTorch does when
+  it accumulates gradients over several forward passes; the loss is the mean
+  of the micro-batches' losses (docs/decisions.md, "Memory: rematerialisation
+  and gradient accumulation").
   """
 
   def train_step(state, batch):
     images, masks = model_inputs(batch, normalization)
+    weights = pixel_weights(batch)
     dropout_key = jax.random.fold_in(jax.random.key(dropout_seed), state.step)
 
-    def compute_loss(params):
+    def compute_loss(params, batch_stats, images, masks, weights, dropout_key):
       outputs, updates = state.apply_fn(
-        {"params": params, "batch_stats": state.batch_stats},
+        {"params": params, "batch_stats": batch_stats},
         images,
         train=True,
         mutable=["batch_stats"],
         rngs={"dropout": dropout_key},
       )
-      weights = pixel_weights(batch)
       loss = loss_fn(outputs["logits"], masks, weights)
       for name, logits in outputs.items():
         if name.startswith("aux"):
           loss = loss + aux_loss_weight * loss_fn(logits, masks, weights)
       return loss, updates["batch_stats"]
 
-    (loss, batch_stats), grads = jax.value_and_grad(compute_loss, has_aux=True)(state.params)
+    loss_and_grads = jax.value_and_grad(compute_loss, has_aux=True)
+    if grad_accum_steps == 1:
+      (loss, batch_stats), grads = loss_and_grads(
+        state.params, state.batch_stats, images, masks, weights, dropout_key
+      )
+    else:
+
+      def micro_step(carry, micro_batch):
+        batch_stats, grad_sum, loss_sum = carry
+        index, *inputs = micro_batch
+        key = jax.random.fold_in(dropout_key, index)
+        (loss, batch_stats), grads = loss_and_grads(state.params, batch_stats, *inputs, key)
+        grad_sum = jax.tree.map(jnp.add, grad_sum, grads)
+        return (batch_stats, grad_sum, loss_sum + loss), None
+
+      zeros = jax.tree.map(jnp.zeros_like, state.params)
+      split = [micro_batches(x, grad_accum_steps) for x in (images, masks, weights)]
+      (batch_stats, grad_sum, loss_sum), _ = jax.lax.scan(
+        micro_step,
+        (state.batch_stats, zeros, jnp.zeros((), jnp.float32)),
+        (jnp.arange(grad_accum_steps), *split),
+      )
+      grads = jax.tree.map(lambda g: g / grad_accum_steps, grad_sum)
+      loss = loss_sum / grad_accum_steps
     new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
     step_metrics = {
       "loss": loss,
