@@ -1,15 +1,28 @@
-r"""Benchmarks a config's model: train and inference images/s, compile time, peak memory.
+r"""Benchmarks a config's model: FLOPs, train and inference images/s, compile time, memory.
 
+  python -m experiments.bench --config cca_isic2017          # its paper batch and size
   python -m experiments.bench --config unet_synthetic --batch_size 8 --image_size 256
-  python -m experiments.bench --config unet_synthetic --config.model.base_width=64
+  python -m experiments.bench --all --out docs/benchmarks_table.md
 
-Random inputs at the given shape, so the input pipeline is not measured (see
-the data benchmark for that). Peak memory is the accelerator's peak where the
-backend reports it, else the process's peak resident set size.
+Random inputs at the config's batch size and input size (or the flags'), so
+the input pipeline is not measured (`bench_input` does that). GFLOP per image
+are XLA's cost analysis of the forward pass and of one training step (a step
+with gradient accumulation counts all its micro-batches). Memory is XLA's
+memory analysis of the compiled training step (arguments + outputs +
+temporaries), the accelerator's peak where the backend reports one, else the
+process's peak resident set size.
+
+`--all` benchmarks every paper config (configs that share a network, input
+and batch are one row) each in its own process, so that each row's peak
+memory is its own, and prints one markdown table (docs/benchmarks.md).
 """
 
+import json
+import os
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 
 import jax
@@ -17,13 +30,19 @@ import numpy as np
 from absl import flags
 
 from experiments import cli
+from jaxseg.atomic_files import write_text
 from jaxseg.config_overrides import derive_config
 from jaxseg.data import pipeline
+from jaxseg.errors import UserError
 from jaxseg.train import setup
 
-_BATCH = flags.DEFINE_integer("batch_size", 8, "Global batch size.")
-_SIZE = flags.DEFINE_list("image_size", ["256"], "H[,W] of the input.")
-_STEPS = flags.DEFINE_integer("steps", 10, "Timed steps after warm-up.")
+_BATCH = flags.DEFINE_integer("batch_size", None, "Global batch size (default: the config's).")
+_SIZE = flags.DEFINE_list("image_size", None, "H[,W] of the input (default: the config's).")
+_STEPS = flags.DEFINE_integer("steps", 5, "Timed steps after one warm-up step.")
+_ALL = flags.DEFINE_bool("all", False, "Benchmark every paper config, one process each.")
+_CONFIGS = flags.DEFINE_list("configs", None, "With --all: these configs instead.")
+_OUT = flags.DEFINE_string("out", None, "With --all: also write the markdown table here.")
+_JSON = flags.DEFINE_string("json_out", None, "Write the measurements as JSON here.")
 
 
 def peak_memory_mib() -> tuple[float, str]:
@@ -43,59 +62,193 @@ def random_images(config, rng) -> np.ndarray:
   return rng.random(shape, np.float32)
 
 
-def main(argv):
-  del argv
-  size = [int(s) for s in _SIZE.value]
-  height, width = (size[0], size[0]) if len(size) == 1 else size
-  config = derive_config(
-    cli.loaded_config(), {"input.image_size": (height, width), "batch_size": _BATCH.value}
-  )
+def _flops(lowered) -> float:
+  return float((lowered.cost_analysis() or {}).get("flops", 0.0))
+
+
+def benchmark(config, steps: int) -> dict:
+  """Every measurement of one config at its batch and input size."""
+  height, width = config.input.image_size
   mesh = setup.create_mesh()
   run = setup.setup_run(config, mesh, total_steps=1000, steps_per_epoch=100, donate_state=False)
-  state, train, infer = run.state, run.train_step, run.eval_step
+  state = run.state
   rng = np.random.default_rng(0)
-  batch = setup.put_batch(
-    {
-      "image": random_images(config, rng),
-      "mask": (rng.random((config.batch_size, height, width)) > 0.5).astype(np.uint8),
-      "valid": np.ones(config.batch_size, np.float32),
-    },
-    mesh,
+  batch_arrays = {
+    "image": random_images(config, rng),
+    "mask": (rng.random((config.batch_size, height, width)) > 0.5).astype(np.uint8),
+    "valid": np.ones(config.batch_size, np.float32),
+  }
+  batch = setup.put_batch(batch_arrays, mesh)
+
+  # XLA's cost analysis counts a loop body once: take the FLOPs of a step without
+  # accumulation, which computes the same thing in one pass.
+  single = derive_config(config, {"grad_accum_steps": 1})
+  single_step = setup.build_train_step(single, run.schedule, mesh, donate_state=False)
+  train_flops = _flops(single_step.jitted.lower(state, batch))
+  forward_flops = _flops(run.eval_step.jitted.lower(state, batch))
+
+  compiled, compile_seconds = {}, {}
+  for name, step in (("train", run.train_step), ("inference", run.eval_step)):
+    start = time.perf_counter()
+    compiled[name] = step.jitted.lower(state, batch).compile()
+    compile_seconds[name] = time.perf_counter() - start
+  memory = compiled["train"].memory_analysis()
+  xla_bytes = (
+    memory.argument_size_in_bytes
+    + memory.output_size_in_bytes
+    + memory.temp_size_in_bytes
+    - memory.alias_size_in_bytes
   )
 
-  compile_seconds = {}
-  for name, step in (("train", train), ("inference", infer)):
-    start = time.perf_counter()
-    step.jitted.lower(state, batch).compile()
-    compile_seconds[name] = time.perf_counter() - start
-
-  def run(step, n):
-    out = step(state, batch)
-    jax.block_until_ready(out)
+  def seconds_per_step(step, n):
+    jax.block_until_ready(step(state, batch))
     start = time.perf_counter()
     for _ in range(n):
       out = step(state, batch)
     jax.block_until_ready(out)
     return (time.perf_counter() - start) / n
 
-  train_s, infer_s = run(train, _STEPS.value), run(infer, _STEPS.value)
-  params = sum(x.size for x in jax.tree.leaves(state.params))
-  memory, memory_kind = peak_memory_mib()
-  print(f"config            {config.name}  ({config.model_name}, {params:,} parameters)")
-  print(f"devices           {jax.device_count()} x {jax.devices()[0].device_kind}")
-  print(f"shape             batch {config.batch_size} x {height}x{width}, dtype {config.dtype}")
+  train_s = seconds_per_step(compiled["train"], steps)
+  infer_s = seconds_per_step(compiled["inference"], steps)
+  memory_mib, memory_kind = peak_memory_mib()
+  n = config.batch_size
+  return {
+    "config": config.name,
+    "model": config.model_name,
+    "parameters": int(sum(x.size for x in jax.tree.leaves(state.params))),
+    "device": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
+    "dtype": config.dtype,
+    "batch_size": n,
+    "image_size": [height, width],
+    "grad_accum_steps": config.get("grad_accum_steps", 1),
+    "remat": config.get("remat", "none"),
+    "forward_gflop_per_image": forward_flops / n / 1e9,
+    "train_gflop_per_image": train_flops / n / 1e9,
+    "train_images_per_s": n / train_s,
+    "inference_images_per_s": n / infer_s,
+    "train_gflop_per_s": train_flops / train_s / 1e9,
+    "compile_train_s": compile_seconds["train"],
+    "compile_inference_s": compile_seconds["inference"],
+    "xla_train_memory_gib": xla_bytes / 2**30,
+    "peak_memory_mib": memory_mib,
+    "peak_memory_kind": memory_kind,
+  }
+
+
+def print_report(result: dict) -> None:
+  height, width = result["image_size"]
+  model = f"{result['model']}, {result['parameters']:,} parameters"
+  print(f"config            {result['config']}  ({model})")
+  print(f"devices           {result['device']}")
   print(
-    f"train             {config.batch_size / train_s:9.1f} images/s  ({train_s * 1e3:.1f} ms/step)"
+    f"shape             batch {result['batch_size']} x {height}x{width}, dtype {result['dtype']}, "
+    f"grad_accum_steps {result['grad_accum_steps']}, remat {result['remat']}"
   )
   print(
-    f"inference         {config.batch_size / infer_s:9.1f} images/s  ({infer_s * 1e3:.1f} ms/step)"
+    f"GFLOP per image   forward {result['forward_gflop_per_image']:.1f}, "
+    f"training step {result['train_gflop_per_image']:.1f}"
   )
   print(
-    f"compile           train {compile_seconds['train']:.1f} s, "
-    f"inference {compile_seconds['inference']:.1f} s"
+    f"train             {result['train_images_per_s']:9.2f} images/s  "
+    f"({result['train_gflop_per_s']:.0f} GFLOP/s)"
   )
-  print(f"peak memory       {memory:.0f} MiB ({memory_kind})")
+  print(f"inference         {result['inference_images_per_s']:9.2f} images/s")
+  print(
+    f"compile           train {result['compile_train_s']:.1f} s, "
+    f"inference {result['compile_inference_s']:.1f} s"
+  )
+  print(
+    f"memory            XLA train step {result['xla_train_memory_gib']:.2f} GiB, "
+    f"{result['peak_memory_mib']:.0f} MiB ({result['peak_memory_kind']})"
+  )
+
+
+def paper_configs() -> list[list[str]]:
+  """The paper configs, grouped where they build the same network at the same shapes."""
+  from experiments import configs  # noqa: PLC0415  (imports every config module)
+
+  groups: dict[str, list[str]] = {}
+  for name in configs.available():
+    config = configs.get_config(name)
+    if config.dataset.name == "synthetic_lesions":
+      continue  # CPU-size and parity configs
+    key = json.dumps(
+      [
+        config.model_name, config.model.to_dict(), list(config.input.image_size),
+        pipeline.input_channels(config.input), config.batch_size, config.dtype,
+        config.get("remat", "none"), config.get("grad_accum_steps", 1),
+      ],
+      sort_keys=True,
+      default=str,
+    )  # fmt: skip
+    groups.setdefault(key, []).append(name)
+  return list(groups.values())
+
+
+TABLE_HEADER = (
+  "| configs | parameters | input, batch | GFLOP/image forward, train step "
+  "| train img/s | inference img/s | train GFLOP/s | compile train, inference (s) "
+  "| memory: XLA train step, peak |\n|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def table_row(names: list[str], result: dict) -> str:
+  height, width = result["image_size"]
+  accumulation = result["grad_accum_steps"]
+  batch = f"{result['batch_size']}"
+  if accumulation > 1:
+    batch += f" ({accumulation} x {result['batch_size'] // accumulation})"
+  return (
+    f"| {', '.join(names)} | {result['parameters'] / 1e6:.2f} M | {height}x{width}, {batch} "
+    f"| {result['forward_gflop_per_image']:.1f}, {result['train_gflop_per_image']:.1f} "
+    f"| {result['train_images_per_s']:.2f} | {result['inference_images_per_s']:.2f} "
+    f"| {result['train_gflop_per_s']:.0f} "
+    f"| {result['compile_train_s']:.0f}, {result['compile_inference_s']:.0f} "
+    f"| {result['xla_train_memory_gib']:.1f} GiB, {result['peak_memory_mib'] / 1024:.1f} GiB "
+    f"({result['peak_memory_kind']}) |"
+  )
+
+
+def run_all(steps: int, only: list[str] | None, out: str | None) -> None:
+  groups = [[name] for name in only] if only else paper_configs()
+  rows = [TABLE_HEADER]
+  print(TABLE_HEADER, flush=True)
+  with tempfile.TemporaryDirectory() as tmp:
+    for names in groups:
+      json_path = os.path.join(tmp, "result.json")
+      command = [sys.executable, "-m", "experiments.bench", "--config", names[0]]
+      command += ["--steps", str(steps), "--json_out", json_path]
+      finished = subprocess.run(command, capture_output=True, text=True)
+      if finished.returncode != 0:
+        last = (finished.stderr.strip().splitlines() or ["no output"])[-1]
+        row = f"| {', '.join(names)} | failed: {last} |"
+      else:
+        with open(json_path) as f:
+          row = table_row(names, json.load(f))
+      rows.append(row)
+      print(row, flush=True)
+  if out:
+    write_text(out, "\n".join(rows) + "\n")
+
+
+def main(argv):
+  del argv
+  if _ALL.value:
+    run_all(_STEPS.value, _CONFIGS.value, _OUT.value)
+    return
+  if flags.FLAGS["config"].value is None:
+    raise UserError("--config NAME or --all is required.")
+  overrides = {}
+  if _SIZE.value:
+    size = [int(s) for s in _SIZE.value]
+    overrides["input.image_size"] = (size[0], size[0]) if len(size) == 1 else tuple(size)
+  if _BATCH.value:
+    overrides["batch_size"] = _BATCH.value
+  result = benchmark(derive_config(cli.loaded_config(), overrides), _STEPS.value)
+  print_report(result)
+  if _JSON.value:
+    write_text(_JSON.value, json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
-  cli.app_main(main, config_default="unet_synthetic")
+  cli.app_main(main)

@@ -1,0 +1,55 @@
+"""experiments.bench: one config's measurements, and the --all table over the paper configs."""
+
+import json
+
+from experiments import bench, configs
+from tests.run_testing import assert_one_user_error, run_module
+
+
+def test_bench_measures_a_config(tmp_path):
+  out = tmp_path / "bench.json"
+  proc = run_module(
+    "experiments.bench", "--config", "unet_synthetic:smoke", "--steps", "1",
+    "--json_out", str(out),
+  )  # fmt: skip
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  result = json.loads(out.read_text())
+  smoke = configs.get_config("unet_synthetic:smoke")
+  assert result["batch_size"] == smoke.batch_size
+  assert result["image_size"] == list(smoke.input.image_size)
+  # A training step costs about three forward passes (forward, two backward products).
+  assert 0 < result["forward_gflop_per_image"] < result["train_gflop_per_image"]
+  assert 2 < result["train_gflop_per_image"] / result["forward_gflop_per_image"] < 4
+  assert result["train_images_per_s"] > 0 and result["inference_images_per_s"] > 0
+  assert result["xla_train_memory_gib"] > 0 and result["peak_memory_mib"] > 0
+  assert "GFLOP per image" in proc.stdout
+
+
+def test_all_writes_one_table_row_per_config(tmp_path):
+  out = tmp_path / "table.md"
+  proc = run_module(
+    "experiments.bench", "--all", "--configs", "unet_synthetic:smoke,no_such_config",
+    "--steps", "1", "--out", str(out),
+  )  # fmt: skip
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  lines = out.read_text().splitlines()
+  assert lines[0].startswith("| configs | parameters |") and len(lines) == 4
+  assert lines[2].startswith("| unet_synthetic:smoke | ")
+  assert lines[3].startswith("| no_such_config | failed: error: Unknown config")
+
+
+def test_paper_configs_cover_every_paper_config_once():
+  groups = bench.paper_configs()
+  names = [name for group in groups for name in group]
+  assert len(names) == len(set(names))
+  expected = {
+    name for name in configs.available()
+    if configs.get_config(name).dataset.name != "synthetic_lesions"
+  }  # fmt: skip
+  assert set(names) == expected and "ulffn_isic2016" in expected
+  # The cca configs differ only in data and protocol: one network, one row.
+  assert ["cca_isic2016", "cca_isic2017", "cca_isic2018", "cca_ph2"] in groups
+
+
+def test_bench_without_a_config_is_a_user_error():
+  assert_one_user_error(run_module("experiments.bench"), "--config NAME or --all")
