@@ -105,7 +105,7 @@ class JaxTwinNet(blocks.nn.Module):
   @blocks.nn.compact
   def __call__(self, images, train: bool):
     if self.network == "unet":
-      return UNet(base_width=64)(images, train)["logits"]
+      return UNet(base_width=64)(images, train)["logits"][..., 0]
     depth = int(self.network.removeprefix("resnet"))
     features = ResNet(depth=depth, output_stride=self.output_stride)(images, train)["layer4"]
     logits = blocks.Conv(1, (1, 1))(features)
@@ -158,7 +158,12 @@ def torch_network(torch, row: TwinRow) -> tuple[object, str]:
   from experiments.peer import twins  # noqa: PLC0415  (imports torch)
 
   if row.network == "unet":
-    return twins.UNetTwin(base_width=64), "jaxseg's PyTorch twin"
+
+    class UNetLogits(twins.UNetTwin):
+      def forward(self, images):
+        return super().forward(images)[:, 0]
+
+    return UNetLogits(base_width=64), "jaxseg's PyTorch twin (experiments.peer.twins)"
   depth = int(row.network.removeprefix("resnet"))
   try:
     import torchvision  # noqa: PLC0415

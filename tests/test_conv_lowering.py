@@ -67,3 +67,23 @@ def test_rewrites_what_it_claims_to():
   )
   assert "convolution" in atrous and "rhs_dilate = [2, 2]" not in atrous
   assert "4x4x4x4xf32" in atrous  # the 2 x 2 phases of the 8x8 input, in the batch
+
+
+@pytest.mark.parametrize(("kernel", "stride"), [(2, 2), (3, 3), (3, 2)])
+def test_conv_transpose_matches_lax(kernel, stride):
+  rng = np.random.default_rng(kernel + 10 * stride)
+  x = jnp.asarray(rng.standard_normal((2, 5, 3, 4), np.float32))
+  w = jnp.asarray(rng.standard_normal((kernel, kernel, 4, 6), np.float32))
+
+  def ours(x, w):
+    return conv_lowering.conv_transpose(x, w, (stride, stride))
+
+  def theirs(x, w):
+    return lax.conv_transpose(x, w, (stride, stride), "SAME", dimension_numbers=NHWC)
+
+  np.testing.assert_allclose(jax.jit(ours)(x, w), theirs(x, w), rtol=1e-5, atol=1e-4)
+  cotangent = jnp.asarray(rng.standard_normal(theirs(x, w).shape, np.float32))
+  for a, b in zip(
+    jax.vjp(ours, x, w)[1](cotangent), jax.vjp(theirs, x, w)[1](cotangent), strict=True
+  ):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxseg.errors import ConfigError
-from jaxseg.models.conv_lowering import CpuConvLowering
+from jaxseg.models.conv_lowering import CpuConvLowering, conv_transpose
 
 Dtype = Any
 Initializer = nn.initializers.Initializer
@@ -63,13 +63,31 @@ class Conv(_TorchBias, nn.Conv):
   conv_general_dilated_cls: Any = CpuConvLowering
 
 
-class ConvTranspose(_TorchBias, nn.ConvTranspose):
-  """`nn.ConvTranspose` initialised as PyTorch's `nn.ConvTranspose2d`."""
+class ConvTranspose(_TorchBias, nn.Module):
+  """flax's `nn.ConvTranspose` ('SAME' padding, same parameters and result), initialised as
+  PyTorch's `nn.ConvTranspose2d`, lowered by `conv_lowering.conv_transpose`."""
 
+  features: int
+  kernel_size: Sequence[int]
+  strides: Sequence[int]
+  use_bias: bool = True
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
   kernel_init: Initializer = torch_transpose_kernel_init
 
   def _fan_in(self, kernel_shape) -> int:
     return math.prod(kernel_shape[:-2]) * kernel_shape[-1]
+
+  @nn.compact
+  def __call__(self, x):
+    shape = (*self.kernel_size, x.shape[-1], self.features)
+    kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
+    dtype = self.dtype or x.dtype
+    y = conv_transpose(x.astype(dtype), kernel.astype(dtype), self.strides)
+    if self.use_bias:
+      bias = self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
+      y = y + bias.astype(dtype)
+    return y
 
 
 class Dense(_TorchBias, nn.Dense):
