@@ -15,8 +15,9 @@ PyTorch twin of `experiments.parity`. One process runs both sides back to
 back, so the ratio is measured on one machine in one state; run it on a quiet
 machine. Results: docs/benchmarks.md.
 
-torch is an optional extra (`pip install torch==2.13.0` on CPU, then
-`pip install -e ".[peer]"`); without it this tool says so and exits.
+torch and torchvision are the `peer` extra (`pip install torch==2.14.1
+torchvision==0.29.1`, or any matching pair, then `pip install -e ".[peer]"`);
+without torch this tool says so and exits.
 """
 
 import dataclasses
@@ -80,8 +81,8 @@ def _import_torch():
     import torch  # noqa: PLC0415  (an optional extra)
   except ImportError:
     raise UserError(
-      "The twin benchmark needs PyTorch: pip install torch==2.13.0 (the CPU build), then "
-      'pip install -e ".[peer]"; add torchvision to compare with torchvision itself.'
+      "The twin benchmark needs PyTorch: pip install torch==2.14.1 torchvision==0.29.1 "
+      '(or any matching pair), then pip install -e ".[peer]".'
     ) from None
   return torch
 

@@ -45,7 +45,10 @@ _LOCKSTEP = flags.DEFINE_integer(
 flags.mark_flag_as_required("workdir")
 
 METRICS = ("JA", "DI")
-PEER_INSTALL = 'pip install -e ".[peer]"  (on a CPU-only machine: pip install torch==2.13.0 first)'
+PEER_INSTALL = (
+  "pip install torch==2.14.1 torchvision==0.29.1 (or any matching pair), "
+  'then pip install -e ".[peer]"'
+)
 
 
 def event_losses(run_dir: str) -> list[float]:
