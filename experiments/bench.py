@@ -2,7 +2,7 @@ r"""Benchmarks a config's model: FLOPs, train and inference images/s, compile ti
 
   python -m experiments.bench --config cca_isic2017          # its paper batch and size
   python -m experiments.bench --config unet_synthetic --batch_size 8 --image_size 256
-  python -m experiments.bench --all --out docs/benchmarks_table.md
+  python -m experiments.bench --all --table_out table.md
 
 Random inputs at the config's batch size and input size (or the flags'), so
 the input pipeline is not measured (`bench_input` does that). GFLOP per image
@@ -41,7 +41,9 @@ _SIZE = flags.DEFINE_list("image_size", None, "H[,W] of the input (default: the 
 _STEPS = flags.DEFINE_integer("steps", 5, "Timed steps after one warm-up step.")
 _ALL = flags.DEFINE_bool("all", False, "Benchmark every paper config, one process each.")
 _CONFIGS = flags.DEFINE_list("configs", None, "With --all: these configs instead.")
-_OUT = flags.DEFINE_string("out", None, "With --all: also write the markdown table here.")
+_TABLE_OUT = flags.DEFINE_string(
+  "table_out", None, "With --all: also write the markdown table here."
+)
 _JSON = flags.DEFINE_string("json_out", None, "Write the measurements as JSON here.")
 
 
@@ -234,7 +236,7 @@ def run_all(steps: int, only: list[str] | None, out: str | None) -> None:
 def main(argv):
   del argv
   if _ALL.value:
-    run_all(_STEPS.value, _CONFIGS.value, _OUT.value)
+    run_all(_STEPS.value, _CONFIGS.value, _TABLE_OUT.value)
     return
   if flags.FLAGS["config"].value is None:
     raise UserError("--config NAME or --all is required.")

@@ -29,7 +29,7 @@ def test_all_writes_one_table_row_per_config(tmp_path):
   out = tmp_path / "table.md"
   proc = run_module(
     "experiments.bench", "--all", "--configs", "unet_synthetic:smoke,no_such_config",
-    "--steps", "1", "--out", str(out),
+    "--steps", "1", "--table_out", str(out),
   )  # fmt: skip
   assert proc.returncode == 0, proc.stderr[-2000:]
   lines = out.read_text().splitlines()

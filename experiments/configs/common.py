@@ -198,7 +198,8 @@ def apply_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.pretrained_backbone = ""
   config.evaluate_checkpoint = ""
   config.input.image_size = (32, 32)
-  config.batch_size = 4
+  # 4 images per micro-batch: one per device of the tests' 4-device mesh.
+  config.batch_size = 4 * config.grad_accum_steps
   config.num_train_steps = 4
   config.log_every_steps = min(config.log_every_steps, 2)
   config.checkpoint_every_steps = 2
