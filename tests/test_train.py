@@ -23,17 +23,22 @@ def _one_step(config, devices, batch):
   return jax.device_get((new_state.params, new_state.batch_stats, metrics["loss"]))
 
 
+def _random_batch(seed: int):
+  """Eight 32x32 images and masks as the input pipeline delivers them."""
+  rng = np.random.default_rng(seed)
+  return {
+    "image": rng.integers(0, 256, (8, 32, 32, 3), np.uint8),
+    "mask": (rng.random((8, 32, 32)) > 0.6).astype(np.uint8),
+    "valid": np.ones(8, np.float32),
+  }
+
+
 def test_four_devices_match_one_device():
   assert jax.device_count() >= 4
   # SGD: Adam's first step is ~lr * sign(grad), which would turn float
   # reduction-order noise in near-zero gradients into full-size differences.
   config = smoke_config("unused", {"optimizer.name": "sgd", "optimizer.lr": 0.1})
-  rng = np.random.default_rng(0)
-  batch = {
-    "image": rng.integers(0, 256, (8, 32, 32, 3), np.uint8),
-    "mask": (rng.random((8, 32, 32)) > 0.6).astype(np.uint8),
-    "valid": np.ones(8, np.float32),
-  }
+  batch = _random_batch(seed=0)
   params1, stats1, loss1 = _one_step(config, jax.devices()[:1], batch)
   params4, stats4, loss4 = _one_step(config, jax.devices()[:4], batch)
   np.testing.assert_allclose(loss1, loss4, rtol=1e-5)
@@ -47,12 +52,7 @@ def test_gradient_accumulation_is_the_mean_of_micro_batch_steps():
   """grad_accum_steps=2: the update of the mean gradient of rows 0::2 and 1::2, and
   BatchNorm running averages updated once per micro-batch, in that order."""
   config = smoke_config("unused", {"optimizer.name": "sgd", "optimizer.lr": 0.1})
-  rng = np.random.default_rng(1)
-  batch = {
-    "image": rng.integers(0, 256, (8, 32, 32, 3), np.uint8),
-    "mask": (rng.random((8, 32, 32)) > 0.6).astype(np.uint8),
-    "valid": np.ones(8, np.float32),
-  }
+  batch = _random_batch(seed=1)
   devices = jax.devices()[:1]
   accumulated = derive_config(config, {"grad_accum_steps": 2})
   params, stats, loss = _one_step(accumulated, devices, batch)
