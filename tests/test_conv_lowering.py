@@ -17,9 +17,10 @@ NHWC = ("NHWC", "HWIO", "NHWC")
     (1, 1, 1, ((0, 0), (0, 0)), (9, 7)),  # matmul
     (1, 2, 1, ((0, 0), (0, 0)), (9, 7)),  # strided slice + matmul (odd sizes)
     (1, 1, 1, "SAME", (8, 8)),
-    (3, 1, 2, ((2, 2), (2, 2)), (8, 8)),  # space to batch, rate 2
-    (3, 1, 4, ((4, 4), (4, 4)), (13, 10)),  # rate 4, sizes not multiples of it
-    (3, 1, 3, "SAME", (9, 12)),
+    (3, 1, 2, ((2, 2), (2, 2)), (16, 16)),  # space to batch, rate 2
+    (3, 1, 4, ((4, 4), (4, 4)), (35, 33)),  # rate 4, sizes not multiples of it
+    (3, 1, 3, "SAME", (24, 26)),
+    (3, 1, 4, ((4, 4), (4, 4)), (16, 16)),  # phases under MIN_PHASE_SIZE: lax
     (3, 2, 1, ((1, 1), (1, 1)), (9, 9)),  # left to lax
     (3, 1, 2, ((1, 3), (2, 2)), (8, 8)),  # paddings not multiples of the rate: lax
   ],
@@ -47,7 +48,7 @@ def test_matches_lax_values_and_gradients(kernel, stride, dilation, padding, siz
 
 def test_rewrites_what_it_claims_to():
   """The 1x1 becomes a dot and the atrous conv an undilated one: the lowered text says so."""
-  x, w1, w3 = jnp.zeros((1, 8, 8, 4)), jnp.zeros((1, 1, 4, 4)), jnp.zeros((3, 3, 4, 4))
+  x, w1, w3 = jnp.zeros((1, 16, 16, 4)), jnp.zeros((1, 1, 4, 4)), jnp.zeros((3, 3, 4, 4))
 
   def text(fn, *args):
     return jax.jit(fn).lower(*args).as_text()
@@ -66,7 +67,16 @@ def test_rewrites_what_it_claims_to():
     w3,
   )
   assert "convolution" in atrous and "rhs_dilate = [2, 2]" not in atrous
-  assert "4x4x4x4xf32" in atrous  # the 2 x 2 phases of the 8x8 input, in the batch
+  assert "4x8x8x4xf32" in atrous  # the 2 x 2 phases of the 16x16 input, in the batch
+  # At rate 4 the 4x4 phases would be smaller than MIN_PHASE_SIZE: left dilated.
+  small_phases = text(
+    lambda x, w: conv_lowering.conv_general_dilated(
+      x, w, (1, 1), ((4, 4), (4, 4)), None, (4, 4), NHWC
+    ),
+    x,
+    w3,
+  )
+  assert "rhs_dilate = [4, 4]" in small_phases
 
 
 @pytest.mark.parametrize(("kernel", "stride"), [(2, 2), (3, 3), (3, 2)])
