@@ -9,7 +9,7 @@ from jaxseg.models import asnet
 from jaxseg.models.asnet import ASNet
 from jaxseg.models.blocks import BN_EPSILON
 from jaxseg.models.convert_torchvision import torchvision_to_flax
-from jaxseg.models.pretrained import load_pretrained_resnet
+from jaxseg.models.pretrained import load_pretrained_backbone
 from tests.model_testing import (
   abstract_model_variables,
   abstract_params,
@@ -245,7 +245,7 @@ def test_pretrained_backbone_round_trips(tmp_path):
   }
   path = tmp_path / "backbone.npz"
   np.savez(path, **own)
-  merged, loaded = load_pretrained_resnet(abstract, path)
+  merged, loaded = load_pretrained_backbone(abstract, path)
   assert len(loaded) == len(own)
   assert all(key.split("/")[1] == "backbone" for key in loaded)
   for collection in ("params", "batch_stats"):
@@ -257,9 +257,9 @@ def test_pretrained_backbone_round_trips(tmp_path):
 
   # A converted torchvision ResNet34 of the same width fits the backbone exactly.
   converted = torchvision_to_flax(synthetic_torchvision_state_dict(34, width=8))
-  _, loaded = load_pretrained_resnet(abstract, converted)
+  _, loaded = load_pretrained_backbone(abstract, converted)
   assert len(loaded) == len(own)
   with pytest.raises(KeyError):  # a ResNet-18 checkpoint does not fit ResNet34
-    load_pretrained_resnet(
+    load_pretrained_backbone(
       abstract, torchvision_to_flax(synthetic_torchvision_state_dict(18, width=8))
     )

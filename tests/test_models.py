@@ -15,7 +15,7 @@ import pytest
 from jaxseg.errors import ConfigError
 from jaxseg.models import MODELS, create_model, foreground_probability
 from jaxseg.models.convert_torchvision import torchvision_to_flax
-from jaxseg.models.pretrained import load_pretrained_resnet
+from jaxseg.models.pretrained import load_pretrained_backbone
 from tests.model_testing import (
   abstract_params,
   abstract_variables,
@@ -37,9 +37,23 @@ class SmallConfig(NamedTuple):
 
 SMALL_CONFIGS = {
   "asnet": SmallConfig({"resnet_depth": 18, "resnet_width": 4}, 3, "bce_dice", 73_144),
+  "attention_unet": SmallConfig({"base_width": 4}, 3, "bce_dice", 137_271),
   "cca": SmallConfig({"resnet_depth": 18, "resnet_width": 4, "width": 8}, 3, "wbce_dice", 55_966),
   "cdnn": SmallConfig({"base_width": 2}, 7, "jaccard_distance", 79_353),  # RGB+HSV+L input
+  "cenet": SmallConfig(
+    {"resnet_depth": 18, "resnet_width": 4, "head_width": 4}, 3, "bce_dice", 75_692
+  ),
+  "deeplabv3plus": SmallConfig(
+    {"resnet_depth": 18, "resnet_width": 4, "width": 8, "low_level_width": 4},
+    3,
+    "bce_dice",
+    54_117,
+  ),
+  "fcn8s": SmallConfig({"base_width": 4, "fc_width": 32}, 3, "bce_dice", 109_991),
+  "multiresunet": SmallConfig({"base_width": 4}, 3, "bce_dice", 109_013),
+  "r2unet": SmallConfig({"base_width": 4}, 3, "bce_dice", 153_665),
   "rmsm": SmallConfig({"base_width": 4}, 3, "dice_focal", 68_778),
+  "segnet": SmallConfig({"base_width": 4}, 3, "bce_dice", 116_545),
   "ulffn": SmallConfig({"base_width": 4}, 3, "cross_entropy", 309_059),
   "unet": SmallConfig({"base_width": 4, "depth": 3}, 3, "bce_dice", 30_541),
 }
@@ -89,7 +103,7 @@ def test_registered_model_follows_the_contract(name):
   # An ImageNet ResNet encoder is the "backbone" submodule that pretrained weights fill.
   if "resnet_depth" in MODELS[name].__dataclass_fields__:
     weights = synthetic_torchvision_state_dict(model.resnet_depth, model.resnet_width)
-    _, loaded = load_pretrained_resnet(declared, torchvision_to_flax(weights))
+    _, loaded = load_pretrained_backbone(declared, torchvision_to_flax(weights))
     backbone_leaves = sum(len(jax.tree.leaves(declared[c]["backbone"])) for c in declared)
     assert len(loaded) == backbone_leaves
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from jaxseg.models.convert_torchvision import infer_depth, torchvision_to_flax
-from jaxseg.models.pretrained import load_pretrained_resnet
+from jaxseg.models.pretrained import load_pretrained_backbone
 from jaxseg.models.resnet import ResNet, resolve_stage_dilations
 from tests.model_testing import (
   count_parameters,
@@ -196,7 +196,7 @@ def test_round_trip_full_resnet18_through_npz(tmp_path):
   np.savez(path, **torchvision_to_flax(state, depth=18))
   # Loading needs only the target shapes, so the full-size model stays abstract.
   _, target = _init_shapes(ResNet(depth=18), size=32)
-  variables, loaded = load_pretrained_resnet(target, path, prefix="")
+  variables, loaded = load_pretrained_backbone(target, path, prefix="")
   assert len(loaded) == sum(
     not k.endswith("num_batches_tracked") and not k.startswith("fc.") for k in state
   )
@@ -212,7 +212,7 @@ def test_round_trip_into_model_backbone_and_errors():
   model = _Segmenter(depth=50, base_width=4)
   variables = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
   converted = torchvision_to_flax(synthetic_torchvision_state_dict(50, width=4))
-  merged, loaded = load_pretrained_resnet(variables, converted)
+  merged, loaded = load_pretrained_backbone(variables, converted)
   assert all(key.split("/")[1] == "backbone" for key in loaded)
   _check_loaded(merged, converted, prefix="backbone")
   np.testing.assert_array_equal(
@@ -227,14 +227,14 @@ def test_round_trip_into_model_backbone_and_errors():
     match=r"'params/conv1/kernel' has shape \(7, 7, 3, 8\).*"
     r"'params/backbone/conv1/kernel' has shape \(7, 7, 3, 4\).*base_width",
   ):
-    load_pretrained_resnet(variables, full)
+    load_pretrained_backbone(variables, full)
   # Depth mismatch: keys differ.
   with pytest.raises(KeyError, match="ResNet-101 does not match"):
-    load_pretrained_resnet(
+    load_pretrained_backbone(
       variables, torchvision_to_flax(synthetic_torchvision_state_dict(101, width=4))
     )
   with pytest.raises(KeyError, match="no backbone at prefix 'encoder'.*'backbone'"):
-    load_pretrained_resnet(variables, converted, prefix="encoder")
+    load_pretrained_backbone(variables, converted, prefix="encoder")
 
 
 # Parity with torchvision (runs only where torch and torchvision are installed).
@@ -298,7 +298,7 @@ def test_parity_with_torchvision(depth, output_stride, layer_dilations):
 
   model = ResNet(depth=depth, output_stride=output_stride, layer_dilations=layer_dilations)
   target = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
-  variables, _ = load_pretrained_resnet(target, torchvision_to_flax(state, depth), prefix="")
+  variables, _ = load_pretrained_backbone(target, torchvision_to_flax(state, depth), prefix="")
   features = model.apply(variables, jnp.asarray(images.permute(0, 2, 3, 1).numpy()))
   for name, value in expected.items():
     ours = np.asarray(features[name])

@@ -165,9 +165,16 @@ def use_kfold_cross_validation(config, num_folds: int = 5):
 # The smoke variant (`--config NAME:smoke`): each model family at a tiny width.
 SMOKE_MODEL_SETTINGS = {
   "asnet": {"resnet_width": 4},
+  "attention_unet": {"base_width": 4},
   "cca": {"resnet_depth": 18, "resnet_width": 8, "width": 16},
   "cdnn": {"base_width": 4},
+  "cenet": {"resnet_depth": 18, "resnet_width": 4, "head_width": 4},
+  "deeplabv3plus": {"resnet_depth": 18, "resnet_width": 4, "width": 8, "low_level_width": 4},
+  "fcn8s": {"base_width": 4, "fc_width": 32},
+  "multiresunet": {"base_width": 4},
+  "r2unet": {"base_width": 4},
   "rmsm": {"base_width": 4},
+  "segnet": {"base_width": 4},
   "ulffn": {"base_width": 4},
   "unet": {"base_width": 4},
 }

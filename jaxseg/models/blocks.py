@@ -169,6 +169,13 @@ def upsample_bilinear2x(x: jax.Array) -> jax.Array:
   return jax.image.resize(x, (batch, 2 * height, 2 * width, channels), "bilinear")
 
 
+def resize_to(x: jax.Array, height: int, width: int) -> jax.Array:
+  """Bilinear resize of NHWC `x` to (height, width); identity when already there."""
+  if x.shape[1:3] == (height, width):
+    return x
+  return jax.image.resize(x, (x.shape[0], height, width, x.shape[3]), "bilinear")
+
+
 class ConvNormLayer(nn.Module):
   """Fields and 'SAME' convolution of a conv + BatchNorm + ReLU layer, in either order."""
 
@@ -248,3 +255,21 @@ class ASPP(nn.Module):
     y = jnp.concatenate(branches, axis=-1)
     y = ConvBNReLU(self.projection_features, (1, 1), dtype=self.dtype, name="projection")(y, train)
     return nn.Dropout(self.dropout_rate, deterministic=not train)(y)
+
+
+def upsample_nearest2x(x: jax.Array) -> jax.Array:
+  """Nearest-neighbour x2 upsampling of NHWC `x` (PyTorch's nn.Upsample(scale_factor=2))."""
+  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+class UpConv(nn.Module):
+  """Nearest x2 upsampling then a 3x3 ConvBNReLU: the decoder's up step of Attention U-Net
+  and R2U-Net (`up_conv` of github.com/LeeJunHyun/Image_Segmentation, conv bias dropped as BN
+  follows)."""
+
+  features: int
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    return ConvBNReLU(self.features, dtype=self.dtype)(upsample_nearest2x(x), train)

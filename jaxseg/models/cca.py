@@ -38,17 +38,11 @@ from jaxseg.models.blocks import (
   check_input_size,
   conv_with_bias,
   rematerialized,
+  resize_to,
 )
 from jaxseg.models.resnet import ResNet
 
 CONTEXT_WIDTH = 256
-
-
-def resize_to(x: jax.Array, height: int, width: int) -> jax.Array:
-  """Bilinear resize of NHWC `x` to (height, width); identity when already there."""
-  if x.shape[1:3] == (height, width):
-    return x
-  return jax.image.resize(x, (x.shape[0], height, width, x.shape[3]), "bilinear")
 
 
 class GateUnit(nn.Module):

@@ -20,10 +20,11 @@ for each registered name at a small test configuration):
   Optional auxiliary heads are named `aux_*` (cca's "aux_logits"), shaped
   like "logits"; training adds the same loss on each, weighted by the
   config's `aux_loss_weight`. Nothing else is returned.
-- Pretrained weights: a model with an ImageNet ResNet encoder (asnet, cca)
-  builds `resnet.ResNet` as its submodule named "backbone" (sized by its
-  `resnet_depth` and `resnet_width` fields), the subtree
-  `pretrained.load_pretrained_resnet` fills by default.
+- Pretrained weights: a model with an ImageNet encoder builds it as its
+  submodule named "backbone", the subtree `pretrained.load_pretrained_backbone`
+  fills by default: `resnet.ResNet` (asnet, cca, cenet, deeplabv3plus; sized
+  by the `resnet_depth` and `resnet_width` fields) or `vgg.VGG` (segnet,
+  fcn8s).
 """
 
 import flax.linen as nn
@@ -31,17 +32,31 @@ import jax
 
 from jaxseg.errors import ConfigError
 from jaxseg.models.asnet import ASNet
+from jaxseg.models.attention_unet import AttentionUNet
 from jaxseg.models.cca import CCANet
 from jaxseg.models.cdnn import CDNN
+from jaxseg.models.cenet import CENet
+from jaxseg.models.deeplabv3plus import DeepLabV3Plus
+from jaxseg.models.fcn8s import FCN8s
+from jaxseg.models.multiresunet import MultiResUNet
+from jaxseg.models.r2unet import R2UNet
 from jaxseg.models.rmsm import RMSMUNet
+from jaxseg.models.segnet import SegNet
 from jaxseg.models.ulffn import ULFFN
 from jaxseg.models.unet import UNet
 
 MODELS: dict[str, type[nn.Module]] = {
   "asnet": ASNet,
+  "attention_unet": AttentionUNet,
   "cca": CCANet,
   "cdnn": CDNN,
+  "cenet": CENet,
+  "deeplabv3plus": DeepLabV3Plus,
+  "fcn8s": FCN8s,
+  "multiresunet": MultiResUNet,
+  "r2unet": R2UNet,
   "rmsm": RMSMUNet,
+  "segnet": SegNet,
   "ulffn": ULFFN,
   "unet": UNet,
 }

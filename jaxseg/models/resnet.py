@@ -46,7 +46,7 @@ build tiny networks; pretrained weights need 64.
 
 Convolution kernels start from torchvision's Kaiming-normal (fan-out) init and
 BN from scale 1 / bias 0; ImageNet weights replace both through
-`jaxseg.models.pretrained.load_pretrained_resnet`.
+`jaxseg.models.pretrained.load_pretrained_backbone`.
 """
 
 from collections.abc import Sequence

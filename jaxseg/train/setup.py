@@ -66,7 +66,7 @@ def init_state(config, model: nn.Module, tx, mesh: Mesh) -> TrainState:
   state = create_train_state(model, tx, jax.random.key(config.seed), (1, height, width, channels))
   count = f"{parameter_overview.count_parameters(state.params):,}"
   if config.get("pretrained_backbone"):
-    variables, loaded = pretrained.load_pretrained_resnet(
+    variables, loaded = pretrained.load_pretrained_backbone(
       {"params": state.params, "batch_stats": state.batch_stats}, config.pretrained_backbone
     )
     # Optimizer state is zeros of the same shapes, so it stays valid.

@@ -1,0 +1,24 @@
+r"""Attention U-Net baseline (Oktay et al. 2018) on the built-in synthetic lesions, at CPU size.
+
+  python -m experiments.run --config attention_unet_synthetic --workdir runs/attention_unet
+  python -m experiments.run --config attention_unet_synthetic:smoke --workdir /tmp/att_smoke
+
+Sized as unet_synthetic (base width 16, 64x64 input, Adam 2e-3, poly schedule) so the two runs
+compare the attention gates alone. The reference-sized network is `--config.model.base_width=64`.
+"""
+
+from experiments.configs import common
+
+
+def get_config():
+  config = common.base_config()
+  config.model_name = "attention_unet"
+  config.model.update(base_width=16)
+  config.loss = "bce_dice"
+  config.input.image_size = (64, 64)
+  config.batch_size = 16
+  config.num_epochs = 12
+  config.optimizer.update(name="adam", lr=2e-3)
+  config.schedule.name = "poly"
+  config.checkpoint_every_steps = 200
+  return config

@@ -1,0 +1,28 @@
+r"""FCN-8s baseline (fully convolutional VGG-16-BN) on the built-in synthetic lesions.
+
+  python -m experiments.run --config fcn8s_synthetic --workdir runs/fcn8s_synthetic
+  python -m experiments.run --config fcn8s_synthetic:smoke --workdir /tmp/fcn8s_smoke
+
+Sized for a laptop CPU: base width 16 (a quarter of VGG's widths) and fc6/fc7
+width 256 at 64x64 input, trained from scratch. The paper-sized FCN-8s
+(docs/papers.md, "Baselines") is `--config.model.base_width=64
+--config.model.fc_width=4096`; with ImageNet weights add
+`--config.pretrained_backbone=vgg16_bn_fc_imagenet.npz` (converted with
+`python -m jaxseg.models.convert_torchvision --arch vgg16_bn --fc6-fc7`).
+"""
+
+from experiments.configs import common
+
+
+def get_config():
+  config = common.base_config()
+  config.model_name = "fcn8s"
+  config.model.update(base_width=16, fc_width=256)
+  config.loss = "bce_dice"
+  config.input.image_size = (64, 64)
+  config.batch_size = 16
+  config.num_epochs = 12
+  config.optimizer.update(name="adam", lr=2e-3)
+  config.schedule.name = "poly"
+  config.checkpoint_every_steps = 200
+  return config

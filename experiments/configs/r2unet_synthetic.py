@@ -1,0 +1,25 @@
+r"""R2U-Net baseline (Alom et al. 2018, t = 2) on the built-in synthetic lesions, at CPU size.
+
+  python -m experiments.run --config r2unet_synthetic --workdir runs/r2unet_synthetic
+  python -m experiments.run --config r2unet_synthetic:smoke --workdir /tmp/r2unet_smoke
+
+Base width 8 (8 ... 128), 64x64 input, Adam 2e-3, poly schedule: each recurrent layer runs its
+3x3 conv three times, so at unet_synthetic's width 16 a step costs about three U-Net steps. The
+reference-sized network is `--config.model.base_width=64`.
+"""
+
+from experiments.configs import common
+
+
+def get_config():
+  config = common.base_config()
+  config.model_name = "r2unet"
+  config.model.update(base_width=8, recurrent_steps=2)
+  config.loss = "bce_dice"
+  config.input.image_size = (64, 64)
+  config.batch_size = 16
+  config.num_epochs = 12
+  config.optimizer.update(name="adam", lr=2e-3)
+  config.schedule.name = "poly"
+  config.checkpoint_every_steps = 200
+  return config
