@@ -20,6 +20,7 @@ import json
 import os
 
 import jax
+import ml_collections
 from absl import app, flags, logging
 
 from experiments import ablations, cli, configs
@@ -27,17 +28,22 @@ from jaxseg import atomic_files, distributed
 from jaxseg.config_overrides import derive_config
 from jaxseg.errors import ConfigError
 
-_PAPER = flags.DEFINE_enum("paper", None, list(ablations.ABLATIONS), "Whose ablation.")
-_DATASET = flags.DEFINE_string("dataset", None, "Fills {dataset} in the config name: isic2017.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "One subdirectory per row, and the tables.")
-_SMOKE = flags.DEFINE_bool("smoke", False, "Use the configs' smoke variant.")
-_SWEEP = flags.DEFINE_multi_string("sweep", [], "Also run this sweep table (e.g. train_size).")
-_ONLY = flags.DEFINE_list("only", [], "Run only these rows (their directory names).")
+# experiments.compare takes the same flags (one absl namespace per process).
+PAPER = flags.DEFINE_enum(
+  "paper", None, list(ablations.ABLATIONS), "Whose table: the paper, by its network's name."
+)
+DATASET = flags.DEFINE_string("dataset", None, "Fills {dataset} in the config name: isic2017.")
+WORKDIR = flags.DEFINE_string("workdir", None, "One subdirectory per row, and the tables.")
+SMOKE = flags.DEFINE_bool("smoke", False, "Use the configs' smoke variant.")
+SWEEP = flags.DEFINE_multi_string("sweep", [], "Also run this sweep table (e.g. train_size).")
+ONLY = flags.DEFINE_list("only", [], "Run only these rows (their directory names).")
 flags.mark_flags_as_required(["paper", "dataset", "workdir"])
 
 
 def _value_at(config, key: str):
-  return functools.reduce(lambda node, part: node[part], key.split("."), config)
+  value = functools.reduce(lambda node, part: node[part], key.split("."), config)
+  # A whole section (a row's "model": another network's fields) is recorded as a dict.
+  return value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
 
 
 def _record_or_check_run(run_dir: str, record: dict):
@@ -72,27 +78,65 @@ def run_ablation(
   overrides: dict | None = None,
 ) -> list[str]:
   """Trains the rows not yet finished, writes the tables; returns their paths (.md)."""
+  return run_table(
+    ablations.ABLATIONS[paper],
+    f"{paper} ablation",
+    dataset,
+    workdir,
+    smoke,
+    sweeps,
+    only,
+    overrides,
+  )
+
+
+def run_table(
+  table: ablations.Ablation,
+  title: str,
+  dataset: str,
+  workdir: str,
+  smoke: bool = False,
+  sweeps: tuple[str, ...] = (),
+  only: tuple[str, ...] = (),
+  overrides: dict | None = None,
+  stem: str = "ablation",
+  backbone_weights: dict[str, str] | None = None,
+) -> list[str]:
+  """Trains a table's built rows not yet finished and writes `<workdir>/<stem>.md` and .csv.
+
+  Also an ablation's sweeps. A row whose `backbone` is in `backbone_weights`
+  (name -> converted ImageNet weights) starts its encoder from them (not at
+  smoke size). A row that switches the config's network (a comparison's
+  baseline, asnet's U-Net line) otherwise starts from scratch: never from the
+  paper network's own `pretrained_backbone`, which is another encoder.
+  """
   from jaxseg.train import experiment  # noqa: PLC0415  (JAX after absl parsed flags)
 
-  ablation = ablations.ABLATIONS[paper]
-  unknown = [s for s in sweeps if s not in ablation.sweeps]
+  unknown = [s for s in sweeps if s not in table.sweeps]
   if unknown:
-    raise ConfigError(f"{paper} has no sweep {unknown}; it has {sorted(ablation.sweeps)}.")
-  spec = ablation.config.format(dataset=dataset) + (":smoke" if smoke else "")
+    raise ConfigError(f"{title} has no sweep {unknown}; it has {sorted(table.sweeps)}.")
+  spec = table.config.format(dataset=dataset) + (":smoke" if smoke else "")
   base = configs.get_config(spec)
   if base.get("evaluate_checkpoint"):
     raise ConfigError(
       f"{spec} evaluates another run's checkpoint ({base.evaluate_checkpoint}) instead of "
-      "training, but every ablation row must train its own model."
+      "training, but every row of a table must train its own model."
     )
 
   # Each row's run directory; rows with equal configs share the first one's.
-  rows = ablations.all_rows(ablation, sweeps)
   runs, row_dirs = {}, {}  # run_dir -> (config, its overrides); slug -> run_dir
-  for row in rows:
-    config = derive_config(base, {**(overrides or {}), **row.overrides})
+  for row in ablations.all_rows(table, sweeps):
+    if not row.built:
+      continue
+    wanted = {**(overrides or {}), **row.overrides}
+    switches_network = derive_config(base, row.overrides).model_name != base.model_name
+    if switches_network or row.backbone in (backbone_weights or {}):
+      weights = "" if smoke else (backbone_weights or {}).get(row.backbone, "")
+      if weights != base.pretrained_backbone:  # recorded only where it differs (older records)
+        wanted["pretrained_backbone"] = weights
+    config = ablations.row_config(base, wanted, smoke)
     # As set (command-line text parsed), so that a rerun's record compares equal.
-    row_overrides = {key: _value_at(config, key) for key in {**(overrides or {}), **row.overrides}}
+    row_overrides = {key: _value_at(config, key) for key in wanted}
     run_dir = next(
       (d for d, (c, _) in runs.items() if c == config), os.path.join(workdir, row.slug)
     )
@@ -100,7 +144,7 @@ def run_ablation(
     row_dirs[row.slug] = run_dir
   unknown = [s for s in only if s not in row_dirs]
   if unknown:
-    raise ConfigError(f"No rows {unknown} in this ablation; rows: {', '.join(row_dirs)}.")
+    raise ConfigError(f"No rows {unknown} in this table; rows: {', '.join(row_dirs)}.")
   selected = {row_dirs[s] for s in only} if only else set(runs)
 
   for run_dir, (config, run_overrides) in runs.items():
@@ -113,16 +157,16 @@ def run_ablation(
     logging.info("Training %s in %s.", spec, run_dir)
     experiment.run(config, run_dir)
 
-  tables = [("ablation", f"{paper} ablation on {dataset} ({spec})", ablation)]
+  tables = [(stem, f"{title} on {dataset} ({spec})", table)]
   tables += [
-    (f"sweep_{name}", f"{paper} {name} sweep on {dataset} ({spec})", ablation.sweeps[name])
+    (f"sweep_{name}", f"{title}, {name} sweep on {dataset} ({spec})", table.sweeps[name])
     for name in sweeps
   ]
   paths = []
-  for stem, title, table in tables:
+  for path_stem, heading, rows in tables:
     if jax.process_index() == 0:  # after every row's results file is written
-      ablations.write_table(os.path.join(workdir, stem), title, table, dataset, row_dirs)
-    paths.append(os.path.join(workdir, stem + ".md"))
+      ablations.write_table(os.path.join(workdir, path_stem), heading, rows, dataset, row_dirs)
+    paths.append(os.path.join(workdir, path_stem + ".md"))
   return paths
 
 
@@ -136,12 +180,12 @@ def main(argv):
 
   summary.quiet_library_logs()
   paths = run_ablation(
-    _PAPER.value,
-    _DATASET.value,
-    _WORKDIR.value,
-    smoke=_SMOKE.value,
-    sweeps=tuple(_SWEEP.value),
-    only=tuple(_ONLY.value),
+    PAPER.value,
+    DATASET.value,
+    WORKDIR.value,
+    smoke=SMOKE.value,
+    sweeps=tuple(SWEEP.value),
+    only=tuple(ONLY.value),
     overrides=cli.config_overrides(),
   )
   if jax.process_index() == 0:

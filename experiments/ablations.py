@@ -20,10 +20,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from experiments.configs import common
 from jaxseg import atomic_files
+from jaxseg.config_overrides import derive_config
 
 # Where a row's paper numbers are missing for a dataset, its cells are blank.
 _BLANK = ""
+NOT_BUILT = "not built"
+RESULTS_FILE = "results.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,14 +36,24 @@ class Row:
 
   Attributes:
     label: the line as the paper's table writes it.
-    overrides: config key -> value ("model.use_cca": True) that make it.
+    overrides: config key -> value ("model.use_cca": True) that make it; None
+      for a line whose network jaxseg does not build (a comparison table's
+      SLSDeep): the table shows the paper's numbers and "not built".
     paper: dataset name (as in the config pattern) -> metric -> the number
       as printed, a string, so "96.00" stays "96.00".
+    backbone: the ImageNet encoder the line's network starts from in its own
+      paper ("resnet50", "vgg16_bn"; "" for none): which converted weights
+      `experiments.compare --backbone_weights` gives it.
   """
 
   label: str
-  overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  overrides: Mapping[str, Any] | None = dataclasses.field(default_factory=dict)
   paper: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+  backbone: str = ""
+
+  @property
+  def built(self) -> bool:
+    return self.overrides is not None
 
   @property
   def slug(self) -> str:
@@ -66,6 +80,9 @@ class Ablation:
     metrics: columns to compare, keys of results.json `metrics`.
     rows: the table's lines, in the paper's order.
     sweeps: name (for --sweep) -> further table.
+    results_files: dataset -> the results file of each row's run that the
+      paper's numbers on that dataset compare with, where it is not
+      results.json (paper 001 trains on ISIC 2016 and also tests on ISIC 2017).
   """
 
   config: str
@@ -73,6 +90,10 @@ class Ablation:
   metrics: tuple[str, ...]
   rows: tuple[Row, ...]
   sweeps: Mapping[str, Sweep] = dataclasses.field(default_factory=dict)
+  results_files: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+  def results_file(self, dataset: str) -> str:
+    return self.results_files.get(dataset, RESULTS_FILE)
 
 
 def printed(columns: str, numbers: str) -> dict[str, str]:
@@ -89,8 +110,18 @@ def printed(columns: str, numbers: str) -> dict[str, str]:
 # --- tables ---------------------------------------------------------------------
 
 
-def load_results(run_dir: str) -> dict[str, Any] | None:
-  path = os.path.join(run_dir, "results.json")
+def row_config(base, overrides: Mapping[str, Any], smoke: bool):
+  """`base` with a row's overrides; at smoke size, a row that switches the network
+  gets that network's smoke widths (`configs.common.SMOKE_MODEL_SETTINGS`)."""
+  config = derive_config(base, overrides)
+  if smoke and config.model_name != base.model_name:
+    with config.unlocked():
+      config.model.update(common.SMOKE_MODEL_SETTINGS[config.model_name])
+  return config
+
+
+def load_results(run_dir: str, results_file: str = RESULTS_FILE) -> dict[str, Any] | None:
+  path = os.path.join(run_dir, results_file)
   if not os.path.exists(path):
     return None
   with open(path) as f:
@@ -102,22 +133,25 @@ def table_cells(
 ) -> tuple[list[str], list[list[str]]]:
   """Header and lines: label, each metric ours (%) and the paper's, the run.
 
-  `run_dirs` maps each row's slug to its run directory; a row without a
-  results.json there has blank "ours" cells.
+  `run_dirs` maps each built row's slug to its run directory; a row without
+  its results file there has blank "ours" cells, a row jaxseg does not build
+  "not built" for its run.
   """
   header = ["Model"]
   for metric in table.metrics:
     header += [f"{metric} (ours)", f"{metric} (paper)"]
   header.append("run")
+  results_file = table.results_file(dataset) if isinstance(table, Ablation) else RESULTS_FILE
   lines = []
   for row in table.rows:
-    results = load_results(run_dirs[row.slug]) or {}
+    results = (load_results(run_dirs[row.slug], results_file) if row.built else None) or {}
     paper = row.paper.get(dataset, {})
     line = [row.label]
     for metric in table.metrics:
       line.append(_ours(results, metric))
       line.append(paper.get(metric, _BLANK))
-    line.append(os.path.basename(os.path.normpath(run_dirs[row.slug])))
+    run = os.path.basename(os.path.normpath(run_dirs[row.slug])) if row.built else NOT_BUILT
+    line.append(run)
     lines.append(line)
   return header, lines
 
@@ -131,8 +165,9 @@ def _ours(results: Mapping[str, Any], metric: str) -> str:
   return f"{100 * mean:.1f}" if std is None else f"{100 * mean:.2f} ± {100 * std:.2f}"
 
 
-def _evaluated_on(table: Ablation | Sweep, run_dirs: Mapping[str, str]) -> str:
-  results = [load_results(run_dirs[row.slug]) for row in table.rows]
+def _evaluated_on(table: Ablation | Sweep, dataset: str, run_dirs: Mapping[str, str]) -> str:
+  results_file = table.results_file(dataset) if isinstance(table, Ablation) else RESULTS_FILE
+  results = [load_results(run_dirs[row.slug], results_file) for row in table.rows if row.built]
   settings = sorted(
     {(r["split"], r["num_images"], r["resolution"]) for r in results if r is not None}
   )
@@ -155,7 +190,7 @@ def write_table(
     "",
     f"Paper's numbers: {table.source}, as printed; blank where it reports none on {dataset}.",
     "Ours: mean over images of the per-image scores, in percent "
-    f"({_evaluated_on(table, run_dirs)}); for cross-validated rows the mean +- std over "
+    f"({_evaluated_on(table, dataset, run_dirs)}); for cross-validated rows the mean +- std over "
     "folds of the fold means; blank where the row has not finished.",
     "",
     "| " + " | ".join(header) + " |",

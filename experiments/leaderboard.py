@@ -54,7 +54,6 @@ from absl import app
 
 from experiments import ablations, cli, configs, reported_results
 from jaxseg import atomic_files
-from jaxseg.config_overrides import derive_config
 from jaxseg.errors import ConfigError, DataError
 
 # jaxseg.train.checkpoints.RUN_CONFIG; not imported, since that loads JAX and Orbax.
@@ -277,7 +276,8 @@ def _ablation_match(record: dict, directory: str) -> _AblationMatch | None:
 def _reference_config(spec: str, row_overrides: Mapping[str, Any] | None = None):
   """The named config (NAME[:smoke]) with an ablation row's overrides; None if unknown."""
   try:
-    return derive_config(configs.get_config(spec), row_overrides or {})
+    base = configs.get_config(spec)
+    return ablations.row_config(base, row_overrides or {}, smoke=spec.endswith(":smoke"))
   except ConfigError:  # a config or key renamed since the run
     return None
 

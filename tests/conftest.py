@@ -43,3 +43,20 @@ def tfds_dir(tmp_path_factory):
     file_format="array_record"
   )
   return data_dir
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+  """Replaces training with writing results.json; records which run directories trained."""
+  from jaxseg.train import trainer
+  from tests.run_testing import write_fake_results
+
+  trained = []
+
+  def train_and_evaluate(config, workdir):
+    trained.append(os.path.basename(workdir))
+    write_fake_results(workdir, 0.5, 0.4)
+    return {"results": None}
+
+  monkeypatch.setattr(trainer, "train_and_evaluate", train_and_evaluate)
+  return trained

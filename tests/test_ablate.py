@@ -10,7 +10,8 @@ from experiments import ablate, ablations, configs
 from jaxseg import metrics
 from jaxseg.config_overrides import derive_config
 from jaxseg.errors import ConfigError
-from jaxseg.train import setup, trainer
+from jaxseg.train import setup
+from tests.run_testing import write_fake_results
 
 _CCA_MODEL_SWITCHES = ("use_cca", "use_cgl", "aux_head")
 
@@ -69,24 +70,11 @@ def test_cca_transcription_is_consistent():
   assert sweep["ours 1500"].paper["isic2017"]["JA"] == "79.1"
 
 
-def _fake_results(run_dir, di, ja):
-  os.makedirs(run_dir, exist_ok=True)
-  results = {
-    "config": "cca_isic2017",
-    "split": "test",
-    "resolution": "input 256x256",
-    "num_images": 600,
-    "metrics": {"AC": 0.9, "DI": di, "JA": ja, "SE": 0.8, "SP": 0.95},
-  }
-  with open(os.path.join(run_dir, "results.json"), "w") as f:
-    json.dump(results, f)
-
-
 def test_table_layout(tmp_path):
   cca = ablations.ABLATIONS["cca"]
   run_dirs = {row.slug: str(tmp_path / row.slug) for row in cca.rows}
-  _fake_results(run_dirs["baseline_resnet_aspp"], 0.81234, 0.70049)
-  _fake_results(run_dirs["cca_cgl_al"], 0.85, 0.7499)
+  write_fake_results(run_dirs["baseline_resnet_aspp"], 0.81234, 0.70049)
+  write_fake_results(run_dirs["cca_cgl_al"], 0.85, 0.7499)
   ablations.write_table(str(tmp_path / "ablation"), "cca on isic2017", cca, "isic2017", run_dirs)
 
   markdown = (tmp_path / "ablation.md").read_text().splitlines()
@@ -125,7 +113,7 @@ def test_table_layout(tmp_path):
 def test_cross_validated_rows_show_mean_and_std(tmp_path):
   asnet = ablations.ABLATIONS["asnet"]
   run_dirs = {row.slug: str(tmp_path / row.slug) for row in asnet.rows}
-  _fake_results(run_dirs["asnet"], 0.8888, 0.8215)
+  write_fake_results(run_dirs["asnet"], 0.8888, 0.8215)
   with open(os.path.join(run_dirs["asnet"], "results.json")) as f:
     results = json.load(f)
   results["std"] = {"AC": 0.00228, "DI": 0.0039, "JA": 0.00328}
@@ -155,20 +143,6 @@ def test_asnet_baseline_wide_matches_asnet_parameter_count():
   full, wide, baseline = count("asnet"), count("baseline_wide"), count("baseline")
   assert baseline < 0.98 * full
   assert abs(wide / full - 1) <= 0.02
-
-
-@pytest.fixture
-def fake_training(monkeypatch):
-  """Replaces training with writing results.json; records which run directories trained."""
-  trained = []
-
-  def train_and_evaluate(config, workdir):
-    trained.append(os.path.basename(workdir))
-    _fake_results(workdir, 0.5, 0.4)
-    return {"results": None}
-
-  monkeypatch.setattr(trainer, "train_and_evaluate", train_and_evaluate)
-  return trained
 
 
 def test_resume_skips_finished_rows(tmp_path, fake_training):

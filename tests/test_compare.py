@@ -1,0 +1,132 @@
+"""Comparison tables: every row builds under its paper's protocol, tables, weights, smoke runs."""
+
+import csv
+import json
+
+import pytest
+
+from experiments import ablations, compare, comparisons, configs
+from jaxseg import metrics, models
+from jaxseg.errors import ConfigError
+from tests.run_testing import assert_one_user_error, run_module, write_fake_results
+
+
+@pytest.mark.parametrize("paper", sorted(comparisons.COMPARISONS))
+def test_tables_are_well_formed(paper):
+  table = comparisons.COMPARISONS[paper]
+  assert paper in ablations.ABLATIONS  # the same paper names as experiments.ablate
+  assert len({row.slug for row in table.rows}) == len(table.rows)
+  assert set(table.metrics) <= set(metrics.METRIC_KEYS)
+  own_rows = [row for row in table.rows if row.overrides == {}]
+  assert len(own_rows) == 1, "one line is the paper's own network, as configured"
+  for dataset in comparisons.datasets(table):
+    base = configs.get_config(table.config.format(dataset=dataset))
+    smoke = configs.get_config(table.config.format(dataset=dataset) + ":smoke")
+    for row in table.rows:
+      if row.built:
+        for config, is_smoke in ((base, False), (smoke, True)):
+          derived = ablations.row_config(config, row.overrides, smoke=is_smoke)
+          assert derived.model_name in models.MODELS
+      for metric, number in row.paper.get(dataset, {}).items():
+        assert metric in table.metrics or metric in metrics.METRIC_KEYS
+        mean, _, std = number.partition("±")
+        assert 0 < float(mean) <= 100 and (not std or 0 <= float(std) < 10)
+  baselines = {row.overrides["model_name"] for row in table.rows if row.built and row.overrides}
+  assert baselines <= set(models.MODELS)
+
+
+def test_every_baseline_model_is_in_some_comparison():
+  used = {
+    row.overrides["model_name"]
+    for table in comparisons.COMPARISONS.values()
+    for row in table.rows
+    if row.built and row.overrides
+  }
+  papers_networks = {"asnet", "cca", "cdnn", "rmsm", "ulffn"}
+  assert set(models.MODELS) - papers_networks <= used
+
+
+def test_table_with_not_built_rows_and_another_results_file(tmp_path):
+  ulffn = comparisons.COMPARISONS["ulffn"]
+  run_dirs = {row.slug: str(tmp_path / row.slug) for row in ulffn.rows}
+  write_fake_results(run_dirs["ulffn"], 0.9, 0.8)  # ISIC 2016 test
+  write_fake_results(run_dirs["ulffn"], 0.7, 0.6, "results_isic2017_test.json")
+  ablations.write_table(str(tmp_path / "t2017"), "ulffn", ulffn, "isic2017", run_dirs)
+  with open(tmp_path / "t2017.csv") as f:
+    lines = list(csv.reader(f))
+  ulffn_line = lines[-1]
+  assert ulffn_line[0] == "ULFFN" and ulffn_line[3:5] == ["70.0", "92.502"]  # DI ours, paper
+
+  rmsm = comparisons.COMPARISONS["rmsm"]
+  run_dirs = {row.slug: str(tmp_path / row.slug) for row in rmsm.rows if row.built}
+  ablations.write_table(str(tmp_path / "rmsm"), "rmsm", rmsm, "isic2017", run_dirs)
+  table = (tmp_path / "rmsm.md").read_text()
+  assert "| SLSDeep |  | 92.34 |  | 86.30 |  | 76.82 |  | 85.75 |  | 92.17 | not built |" in table
+
+
+def test_baselines_get_their_own_backbone_weights(tmp_path, fake_training):
+  weights = {"resnet34": "r34.npz", "resnet50": "r50.npz"}
+  compare.run_comparison(
+    "rmsm", "isic2017", str(tmp_path), only=("u_net", "ce_net", "deeplab_v3"),
+    backbone_weights=weights,
+  )  # fmt: skip
+  assert sorted(fake_training) == ["ce_net", "deeplab_v3", "u_net"]
+
+  def recorded(slug):
+    return json.loads((tmp_path / slug / "ablation_row.json").read_text())["overrides"]
+
+  assert recorded("ce_net")["pretrained_backbone"] == "r34.npz"
+  assert recorded("deeplab_v3")["pretrained_backbone"] == "r50.npz"
+  assert "pretrained_backbone" not in recorded("u_net")  # no encoder: rmsm's own setting ("")
+  assert recorded("u_net")["model"] == {"base_width": 64, "depth": 4}
+  table = (tmp_path / "comparison.md").read_text()
+  assert "# rmsm comparison on isic2017 (rmsm_isic2017)" in table
+
+  with pytest.raises(ConfigError, match="no row of rmsm's table starts from"):
+    compare.run_comparison("rmsm", "isic2017", str(tmp_path), backbone_weights={"vgg16": "v"})
+  with pytest.raises(ConfigError, match="reports \\['isic2017'\\], not 'isic2018'"):
+    compare.run_comparison("rmsm", "isic2018", str(tmp_path))
+  with pytest.raises(ConfigError, match="No comparison table for 'cdnn'"):
+    compare.run_comparison("cdnn", "isic2017", str(tmp_path))
+
+
+def test_smoke_rows_switch_to_the_baselines_smoke_widths():
+  smoke = configs.get_config("ulffn_isic2016:smoke")
+  [fcn] = [row for row in comparisons.COMPARISONS["ulffn"].rows if row.label == "FCN"]
+  config = ablations.row_config(smoke, fcn.overrides, smoke=True)
+  assert config.model_name == "fcn8s" and config.model.num_classes == 2
+  for key, value in configs.common.SMOKE_MODEL_SETTINGS["fcn8s"].items():
+    assert config.model[key] == value
+
+
+def test_command_line_errors_are_one_message(tmp_path):
+  proc = run_module(
+    "experiments.compare", "--paper", "rmsm", "--dataset", "isic2017", "--workdir", tmp_path,
+    "--backbone_weights", "resnet34",
+  )  # fmt: skip
+  assert_one_user_error(proc, "not NAME=PATH")
+
+
+def test_smoke_comparison_end_to_end(tmp_path, tfds_dir):
+  """cca's Table 2 at smoke size: a baseline and the paper's network train, the rest is listed.
+
+  Two rows only: each row is a training run with its own compiles, and every
+  row of the four tables would not fit the test suite's time budget.
+  """
+  overrides = {"dataset.data_dir": str(tfds_dir)}
+  path = compare.run_comparison(
+    "cca", "isic2017", str(tmp_path), smoke=True, only=("u_net_ronneberger_et_al_2015", "ours"),
+    overrides=overrides,
+  )  # fmt: skip
+  with open(path.removesuffix(".md") + ".csv") as f:
+    lines = {line[0]: line for line in list(csv.reader(f))[1:]}
+  table = comparisons.COMPARISONS["cca"]
+  assert list(lines) == [row.label for row in table.rows]
+  for label in ("U-Net (Ronneberger et al., 2015)", "ours"):
+    assert 0 <= float(lines[label][1]) <= 100, lines[label]  # AC, ours
+  assert lines["CE-Net (Gu et al., 2019)"][1] == ""  # built, not run (--only)
+  assert lines["CE-Net (Gu et al., 2019)"][-1] == "ce_net_gu_et_al_2019"
+  assert lines["AG-Net (Schlemper et al., 2019)"][-1] == ablations.NOT_BUILT
+  results = json.loads((tmp_path / "u_net_ronneberger_et_al_2015" / "config.json").read_text())
+  assert results["model_name"] == "unet"
+  assert results["model"]["base_width"] == configs.common.SMOKE_MODEL_SETTINGS["unet"]["base_width"]
