@@ -15,14 +15,8 @@ from experiments.configs import common
 
 
 def get_config():
-  config = common.base_config()
-  config.model_name = "cenet"
-  config.model.update(resnet_depth=34, resnet_width=16, head_width=16)
-  config.loss = "bce_dice"
-  config.input.update(image_size=(64, 64), normalization="unit")
-  config.batch_size = 16
+  config = common.synthetic_config("cenet", resnet_depth=34, resnet_width=16, head_width=16)
+  # A ResNet encoder trains faster: 10 epochs at Adam 1e-3.
   config.num_epochs = 10
-  config.optimizer.update(name="adam", lr=1e-3)
-  config.schedule.name = "poly"
-  config.checkpoint_every_steps = 200
+  config.optimizer.lr = 1e-3
   return config

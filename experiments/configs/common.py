@@ -146,6 +146,26 @@ def base_config() -> ml_collections.ConfigDict:
   return config
 
 
+def synthetic_config(model_name: str, **model_fields) -> ml_collections.ConfigDict:
+  """The CPU-size recipe of the synthetic-data configs (`unet_synthetic` and the baselines').
+
+  64x64 input, batch 16, 12 epochs of Adam 2e-3 with the poly schedule and
+  the BCE + Dice loss: a few minutes on 2 cores for a network at a quarter of
+  its paper width.
+  """
+  config = base_config()
+  config.model_name = model_name
+  config.model.update(model_fields)
+  config.loss = "bce_dice"
+  config.input.image_size = (64, 64)
+  config.batch_size = 16
+  config.num_epochs = 12
+  config.optimizer.update(name="adam", lr=2e-3)
+  config.schedule.name = "poly"
+  config.checkpoint_every_steps = 200
+  return config
+
+
 def use_holdout(config, *, num_train: int = 0, train_fraction: float = 0.0):
   """Train on a seeded part of `protocol.source_split`, score the rest (evals.test)."""
   config.dataset.train_split = "protocol:train"

@@ -15,16 +15,15 @@ from experiments.configs import common
 
 
 def get_config():
-  config = common.base_config()
-  config.model_name = "deeplabv3plus"
-  config.model.update(
-    resnet_depth=18, resnet_width=16, output_stride=16, width=64, low_level_width=16
+  config = common.synthetic_config(
+    "deeplabv3plus",
+    resnet_depth=18,
+    resnet_width=16,
+    output_stride=16,
+    width=64,
+    low_level_width=16,
   )
-  config.loss = "bce_dice"
-  config.input.update(image_size=(64, 64), normalization="unit")
-  config.batch_size = 16
+  # A ResNet encoder trains faster: 10 epochs at Adam 1e-3.
   config.num_epochs = 10
-  config.optimizer.update(name="adam", lr=1e-3)
-  config.schedule.name = "poly"
-  config.checkpoint_every_steps = 200
+  config.optimizer.lr = 1e-3
   return config

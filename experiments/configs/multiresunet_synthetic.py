@@ -11,14 +11,4 @@ from experiments.configs import common
 
 
 def get_config():
-  config = common.base_config()
-  config.model_name = "multiresunet"
-  config.model.update(base_width=16, alpha=1.67)
-  config.loss = "bce_dice"
-  config.input.image_size = (64, 64)
-  config.batch_size = 16
-  config.num_epochs = 12
-  config.optimizer.update(name="adam", lr=2e-3)
-  config.schedule.name = "poly"
-  config.checkpoint_every_steps = 200
-  return config
+  return common.synthetic_config("multiresunet", base_width=16, alpha=1.67)
