@@ -25,7 +25,6 @@ from absl import app, flags, logging
 
 from experiments import ablations, cli, configs
 from jaxseg import atomic_files, distributed
-from jaxseg.config_overrides import derive_config
 from jaxseg.errors import ConfigError
 
 # experiments.compare takes the same flags (one absl namespace per process).
@@ -129,10 +128,12 @@ def run_table(
     if not row.built:
       continue
     wanted = {**(overrides or {}), **row.overrides}
-    switches_network = derive_config(base, row.overrides).model_name != base.model_name
+    switches_network = row.overrides.get("model_name", base.model_name) != base.model_name
     if switches_network or row.backbone in (backbone_weights or {}):
       weights = "" if smoke else (backbone_weights or {}).get(row.backbone, "")
-      if weights != base.pretrained_backbone:  # recorded only where it differs (older records)
+      # Recorded only where it changes the run (older records stay equal); it
+      # replaces a --config.pretrained_backbone meant for the paper's network.
+      if weights != wanted.get("pretrained_backbone", base.pretrained_backbone):
         wanted["pretrained_backbone"] = weights
     config = ablations.row_config(base, wanted, smoke)
     # As set (command-line text parsed), so that a rerun's record compares equal.

@@ -82,6 +82,14 @@ def test_baselines_get_their_own_backbone_weights(tmp_path, fake_training):
   table = (tmp_path / "comparison.md").read_text()
   assert "# rmsm comparison on isic2017 (rmsm_isic2017)" in table
 
+  # Weights the command line gives the paper's network are not a baseline's.
+  compare.run_comparison(
+    "rmsm", "isic2017", str(tmp_path / "given"), only=("u_net",),
+    overrides={"pretrained_backbone": "paper_network.npz"},
+  )  # fmt: skip
+  given = json.loads((tmp_path / "given" / "u_net" / "ablation_row.json").read_text())
+  assert given["overrides"]["pretrained_backbone"] == ""
+
   with pytest.raises(ConfigError, match="no row of rmsm's table starts from"):
     compare.run_comparison("rmsm", "isic2017", str(tmp_path), backbone_weights={"vgg16": "v"})
   with pytest.raises(ConfigError, match="reports \\['isic2017'\\], not 'isic2018'"):
