@@ -3,6 +3,7 @@ r"""Benchmarks a config's model: FLOPs, train and inference images/s, compile ti
   python -m experiments.bench --config cca_isic2017          # its paper batch and size
   python -m experiments.bench --config unet_synthetic --batch_size 8 --image_size 256
   python -m experiments.bench --all --table_out table.md
+  python -m experiments.bench --all --config.dtype=bfloat16   # overrides apply to every row
 
 Random inputs at the config's batch size and input size (or the flags'), so
 the input pipeline is not measured (`bench_input` does that). GFLOP per image
@@ -64,8 +65,15 @@ def random_images(config, rng) -> np.ndarray:
   return rng.random(shape, np.float32)
 
 
-def _flops(lowered) -> float:
-  return float((lowered.cost_analysis() or {}).get("flops", 0.0))
+def _flops(lowered, compiled=None) -> float:
+  """XLA's FLOP count of a program: from its HLO where the backend counts before
+  compiling (CPU), else from the compiled program (GPU)."""
+  cost = lowered.cost_analysis() or {}
+  if "flops" not in cost:
+    cost = (compiled or lowered.compile()).cost_analysis() or {}
+    if isinstance(cost, list):  # one dict per program in older jax
+      cost = cost[0] if cost else {}
+  return float(cost.get("flops", 0.0))
 
 
 def benchmark(config, steps: int) -> dict:
@@ -84,16 +92,21 @@ def benchmark(config, steps: int) -> dict:
 
   # XLA's cost analysis counts a loop body once: take the FLOPs of a step without
   # accumulation, which computes the same thing in one pass.
-  single = derive_config(config, {"grad_accum_steps": 1})
-  single_step = setup.build_train_step(single, run.schedule, mesh, donate_state=False)
-  train_flops = _flops(single_step.jitted.lower(state, batch))
-  forward_flops = _flops(run.eval_step.jitted.lower(state, batch))
-
-  compiled, compile_seconds = {}, {}
+  compiled, compile_seconds, lowered = {}, {}, {}
   for name, step in (("train", run.train_step), ("inference", run.eval_step)):
     start = time.perf_counter()
-    compiled[name] = step.jitted.lower(state, batch).compile()
+    lowered[name] = step.jitted.lower(state, batch)
+    compiled[name] = lowered[name].compile()
     compile_seconds[name] = time.perf_counter() - start
+  forward_flops = _flops(lowered["inference"], compiled["inference"])
+  if config.get("grad_accum_steps", 1) == 1:
+    train_flops = _flops(lowered["train"], compiled["train"])
+  else:
+    # XLA's cost analysis counts a loop body once: take the FLOPs of a step
+    # without accumulation, which computes the same thing in one pass.
+    single = derive_config(config, {"grad_accum_steps": 1})
+    single_step = setup.build_train_step(single, run.schedule, mesh, donate_state=False)
+    train_flops = _flops(single_step.jitted.lower(state, batch))
   memory = compiled["train"].memory_analysis()
   xla_bytes = (
     memory.argument_size_in_bytes
@@ -188,7 +201,7 @@ def paper_configs() -> list[list[str]]:
 
 
 TABLE_HEADER = (
-  "| configs | parameters | input, batch | GFLOP/image forward, train step "
+  "| configs | parameters | input, batch, dtype | GFLOP/image forward, train step "
   "| train img/s | inference img/s | train GFLOP/s | compile train, inference (s) "
   "| memory: XLA train step, peak |\n|---|---|---|---|---|---|---|---|---|"
 )
@@ -201,7 +214,8 @@ def table_row(names: list[str], result: dict) -> str:
   if accumulation > 1:
     batch += f" ({accumulation} x {result['batch_size'] // accumulation})"
   return (
-    f"| {', '.join(names)} | {result['parameters'] / 1e6:.2f} M | {height}x{width}, {batch} "
+    f"| {', '.join(names)} | {result['parameters'] / 1e6:.2f} M "
+    f"| {height}x{width}, {batch}, {result['dtype']} "
     f"| {result['forward_gflop_per_image']:.1f}, {result['train_gflop_per_image']:.1f} "
     f"| {result['train_images_per_s']:.2f} | {result['inference_images_per_s']:.2f} "
     f"| {result['train_gflop_per_s']:.0f} "
@@ -213,17 +227,19 @@ def table_row(names: list[str], result: dict) -> str:
 
 def run_all(steps: int, only: list[str] | None, out: str | None) -> None:
   groups = [[name] for name in only] if only else paper_configs()
+  overrides = [f"--config.{key}={value}" for key, value in cli.config_overrides().items()]
   rows = [TABLE_HEADER]
   print(TABLE_HEADER, flush=True)
   with tempfile.TemporaryDirectory() as tmp:
     for names in groups:
       json_path = os.path.join(tmp, "result.json")
       command = [sys.executable, "-m", "experiments.bench", "--config", names[0]]
-      command += ["--steps", str(steps), "--json_out", json_path]
+      command += ["--steps", str(steps), "--json_out", json_path, *overrides]
       finished = subprocess.run(command, capture_output=True, text=True)
       if finished.returncode != 0:
-        last = (finished.stderr.strip().splitlines() or ["no output"])[-1]
-        row = f"| {', '.join(names)} | failed: {last} |"
+        lines = finished.stderr.strip().splitlines() or ["no output"]
+        print("\n".join(lines[-30:]), file=sys.stderr, flush=True)  # why, for the log
+        row = f"| {', '.join(names)} | failed: {lines[-1]} |"
       else:
         with open(json_path) as f:
           row = table_row(names, json.load(f))
