@@ -14,16 +14,29 @@ os.environ["XLA_FLAGS"] = (
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+# Cross-validation folds, smoke runs of configs that share a network and the
+# tools that tests start as subprocesses compile the same programs again (every
+# run jits fresh closures): one persistent cache for the whole test run turns
+# those repeats into lookups. The process that starts the run (pytest, or
+# pytest-xdist's controller, which loads this file before its workers start)
+# makes it and removes it at exit; workers and subprocesses inherit it through
+# the environment, as JAX reads these variables at import.
+if "JAXSEG_TEST_XLA_CACHE" not in os.environ:
+  os.environ["JAXSEG_TEST_XLA_CACHE"] = tempfile.mkdtemp(prefix="jaxseg_test_xla_cache_")
+  atexit.register(shutil.rmtree, os.environ["JAXSEG_TEST_XLA_CACHE"], ignore_errors=True)
+os.environ.update(
+  JAX_COMPILATION_CACHE_DIR=os.environ["JAXSEG_TEST_XLA_CACHE"],
+  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+  JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+  # Tests use tiny shapes; compile time dominates, so trade runtime for it.
+  JAX_DISABLE_MOST_OPTIMIZATIONS="true",
+)
+
 import jax  # noqa: E402
 
-# Tests use tiny shapes; compile time dominates, so trade runtime for it.
+# The same in this process, should anything have imported JAX before this file.
 jax.config.update("jax_disable_most_optimizations", True)
-# Cross-validation folds and smoke runs of the same model compile the same
-# programs again (every run jits fresh closures); a per-process persistent
-# cache turns those repeats into lookups.
-_XLA_CACHE = tempfile.mkdtemp(prefix="jaxseg_test_xla_cache_")
-atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
-jax.config.update("jax_compilation_cache_dir", _XLA_CACHE)
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
