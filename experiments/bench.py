@@ -45,7 +45,9 @@ _CONFIGS = flags.DEFINE_list("configs", None, "With --all: these configs instead
 _TABLE_OUT = flags.DEFINE_string(
   "table_out", None, "With --all: also write the markdown table here."
 )
-_JSON = flags.DEFINE_string("json_out", None, "Write the measurements as JSON here.")
+_JSON = flags.DEFINE_string(
+  "json_out", None, "Write the measurements as JSON here (with --all: a list, one per row)."
+)
 
 
 def peak_memory_mib() -> tuple[float, str]:
@@ -225,10 +227,10 @@ def table_row(names: list[str], result: dict) -> str:
   )
 
 
-def run_all(steps: int, only: list[str] | None, out: str | None) -> None:
+def run_all(steps: int, only: list[str] | None, out: str | None, json_out: str | None) -> None:
   groups = [[name] for name in only] if only else paper_configs()
   overrides = [f"--config.{key}={value}" for key, value in cli.config_overrides().items()]
-  rows = [TABLE_HEADER]
+  rows, results = [TABLE_HEADER], []
   print(TABLE_HEADER, flush=True)
   with tempfile.TemporaryDirectory() as tmp:
     for names in groups:
@@ -240,19 +242,24 @@ def run_all(steps: int, only: list[str] | None, out: str | None) -> None:
         lines = finished.stderr.strip().splitlines() or ["no output"]
         print("\n".join(lines[-30:]), file=sys.stderr, flush=True)  # why, for the log
         row = f"| {', '.join(names)} | failed: {lines[-1]} |"
+        results.append({"configs": names, "error": lines[-1]})
       else:
         with open(json_path) as f:
-          row = table_row(names, json.load(f))
+          result = json.load(f)
+        row = table_row(names, result)
+        results.append({"configs": names, **result})
       rows.append(row)
       print(row, flush=True)
   if out:
     write_text(out, "\n".join(rows) + "\n")
+  if json_out:
+    write_text(json_out, json.dumps(results, indent=2))
 
 
 def main(argv):
   del argv
   if _ALL.value:
-    run_all(_STEPS.value, _CONFIGS.value, _TABLE_OUT.value)
+    run_all(_STEPS.value, _CONFIGS.value, _TABLE_OUT.value, _JSON.value)
     return
   if flags.FLAGS["config"].value is None:
     raise UserError("--config NAME or --all is required.")

@@ -6,30 +6,12 @@ from experiments import bench, configs
 from tests.run_testing import assert_one_user_error, run_module
 
 
-def test_bench_measures_a_config(tmp_path):
-  out = tmp_path / "bench.json"
-  proc = run_module(
-    "experiments.bench", "--config", "unet_synthetic:smoke", "--steps", "1",
-    "--json_out", str(out),
-  )  # fmt: skip
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  result = json.loads(out.read_text())
-  smoke = configs.get_config("unet_synthetic:smoke")
-  assert result["batch_size"] == smoke.batch_size
-  assert result["image_size"] == list(smoke.input.image_size)
-  # A training step costs about three forward passes (forward, two backward products).
-  assert 0 < result["forward_gflop_per_image"] < result["train_gflop_per_image"]
-  assert 2 < result["train_gflop_per_image"] / result["forward_gflop_per_image"] < 4
-  assert result["train_images_per_s"] > 0 and result["inference_images_per_s"] > 0
-  assert result["xla_train_memory_gib"] > 0 and result["peak_memory_mib"] > 0
-  assert "GFLOP per image" in proc.stdout
-
-
-def test_all_writes_one_table_row_per_config(tmp_path):
-  out = tmp_path / "table.md"
+def test_all_writes_one_table_row_per_config_and_their_measurements(tmp_path):
+  out, measured = tmp_path / "table.md", tmp_path / "bench.json"
   proc = run_module(
     "experiments.bench", "--all", "--configs", "unet_synthetic:smoke,no_such_config",
-    "--steps", "1", "--table_out", str(out), "--config.dtype=bfloat16",
+    "--steps", "1", "--table_out", str(out), "--json_out", str(measured),
+    "--config.dtype=bfloat16",
   )  # fmt: skip
   assert proc.returncode == 0, proc.stderr[-2000:]
   lines = out.read_text().splitlines()
@@ -37,6 +19,18 @@ def test_all_writes_one_table_row_per_config(tmp_path):
   # Every row takes the command line's overrides.
   assert lines[2].startswith("| unet_synthetic:smoke | ") and ", bfloat16 |" in lines[2]
   assert lines[3].startswith("| no_such_config | failed: error: Unknown config")
+
+  result, failed = json.loads(measured.read_text())
+  assert failed == {"configs": ["no_such_config"], "error": lines[3].split("failed: ")[1][:-2]}
+  smoke = configs.get_config("unet_synthetic:smoke")
+  assert result["configs"] == ["unet_synthetic:smoke"] and result["dtype"] == "bfloat16"
+  assert result["batch_size"] == smoke.batch_size
+  assert result["image_size"] == list(smoke.input.image_size)
+  # A training step costs about three forward passes (forward, two backward products).
+  assert 0 < result["forward_gflop_per_image"] < result["train_gflop_per_image"]
+  assert 2 < result["train_gflop_per_image"] / result["forward_gflop_per_image"] < 4
+  assert result["train_images_per_s"] > 0 and result["inference_images_per_s"] > 0
+  assert result["xla_train_memory_gib"] > 0 and result["peak_memory_mib"] > 0
 
 
 def test_paper_configs_cover_every_paper_config_once():
