@@ -92,8 +92,6 @@ def benchmark(config, steps: int) -> dict:
   }
   batch = setup.put_batch(batch_arrays, mesh)
 
-  # XLA's cost analysis counts a loop body once: take the FLOPs of a step without
-  # accumulation, which computes the same thing in one pass.
   compiled, compile_seconds, lowered = {}, {}, {}
   for name, step in (("train", run.train_step), ("inference", run.eval_step)):
     start = time.perf_counter()

@@ -135,6 +135,7 @@ def test_smoke_comparison_end_to_end(paper, dataset, tmp_path, tfds_dir):
   with open(path.removesuffix(".md") + ".csv") as f:
     header, *lines = list(csv.reader(f))
   table = comparisons.COMPARISONS[paper]
+  own_model = configs.get_config(table.config.format(dataset=dataset)).model_name
   assert [line[0] for line in lines] == [row.label for row in table.rows]
   ours = [i for i, name in enumerate(header) if name.endswith("(ours)")]
   assert [header[i] for i in ours] == [f"{metric} (ours)" for metric in table.metrics]
@@ -146,7 +147,7 @@ def test_smoke_comparison_end_to_end(paper, dataset, tmp_path, tfds_dir):
     # A cross-validated row is "mean ± std" over its folds.
     assert all(0 <= float(line[i].partition("±")[0]) <= 100 for i in ours), line
     config = json.loads((tmp_path / row.slug / "config.json").read_text())
-    model_name = (row.overrides or {}).get("model_name", table.config.split("_")[0])
+    model_name = (row.overrides or {}).get("model_name", own_model)
     assert config["model_name"] == model_name
     # A baseline trains at its own smoke widths, not the paper network's.
     for key, value in configs.common.SMOKE_MODEL_SETTINGS[model_name].items():
