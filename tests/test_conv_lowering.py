@@ -21,7 +21,11 @@ NHWC = ("NHWC", "HWIO", "NHWC")
     (3, 1, 4, ((4, 4), (4, 4)), (35, 33)),  # rate 4, sizes not multiples of it
     (3, 1, 3, "SAME", (24, 26)),
     (3, 1, 4, ((4, 4), (4, 4)), (16, 16)),  # phases under MIN_PHASE_SIZE: lax
-    (3, 2, 1, ((1, 1), (1, 1)), (9, 9)),  # left to lax
+    (3, 2, 1, ((1, 1), (1, 1)), (9, 9)),  # strided: input gradient over phases
+    (3, 2, 1, "SAME", (8, 10)),  # padding (0, 1)
+    (7, 2, 1, ((3, 3), (3, 3)), (15, 16)),  # a ResNet stem
+    (5, 3, 1, ((2, 2), (1, 0)), (13, 11)),  # stride 3; the last rows unread
+    (2, 2, 1, "VALID", (8, 7)),  # kernel = stride: each phase a 1x1
     (3, 1, 2, ((1, 3), (2, 2)), (8, 8)),  # paddings not multiples of the rate: lax
   ],
 )
@@ -77,6 +81,18 @@ def test_rewrites_what_it_claims_to():
     w3,
   )
   assert "rhs_dilate = [4, 4]" in small_phases
+  # A strided convolution's input gradient: stride-1 convolutions, no dilated input.
+  strided_input_gradient = text(
+    jax.grad(
+      lambda x, w: conv_lowering.conv_general_dilated(
+        x, w, (2, 2), ((1, 1), (1, 1)), None, None, NHWC
+      ).sum()
+    ),
+    x,
+    w3,
+  )
+  assert "convolution" in strided_input_gradient
+  assert "lhs_dilate = [2, 2]" not in strided_input_gradient
 
 
 @pytest.mark.parametrize(("kernel", "stride"), [(2, 2), (3, 3), (3, 2)])

@@ -30,6 +30,8 @@ GPU and TPU backends get `lax.conv_general_dilated` unchanged: cuDNN and the
 TPU compiler handle both cases natively.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -68,6 +70,66 @@ def _space_to_batch_conv(lhs, rhs, padding, rate: int, precision):
   y = y.reshape(rate, rate, batch, out_h, out_w, features).transpose(2, 3, 0, 4, 1, 5)
   y = y.reshape(batch, out_h * rate, out_w * rate, features)
   return y[:, : out_h * rate - extra_h, : out_w * rate - extra_w]
+
+
+def _phase_conv(lhs, rhs, strides, padding, precision):
+  """A strided convolution as a sum of stride-1 ones, one per phase of the input.
+
+  Output pixel i (per axis, stride s) reads padded input rows s i + t for the
+  taps t of the kernel; rows of phase a = t mod s are that phase's row i + t // s.
+  So phase a sees the kernel's taps a, a + s, ... as a stride-1 VALID convolution,
+  and the phases' results add up: the same FLOPs, no strided op to differentiate.
+  """
+  (sh, sw), (kh, kw) = strides, rhs.shape[:2]
+  height, width = lhs.shape[1:3]
+  out_h = (height + sum(padding[0]) - kh) // sh + 1
+  out_w = (width + sum(padding[1]) - kw) // sw + 1
+  # The padded input the output reads, cropped or extended past the end to fit.
+  read_h, read_w = sh * (out_h - 1) + kh, sw * (out_w - 1) + kw
+  (top, _), (left, _) = padding
+  x = lax.pad(
+    lhs,
+    jnp.zeros((), lhs.dtype),
+    ((0, 0, 0), (top, read_h - top - height, 0), (left, read_w - left - width, 0), (0, 0, 0)),
+  )
+  total = None
+  for a in range(min(sh, kh)):
+    for b in range(min(sw, kw)):
+      kernel = rhs[a::sh, b::sw]
+      taps_h, taps_w = kernel.shape[:2]
+      phase = x[:, a::sh, b::sw][:, : out_h + taps_h - 1, : out_w + taps_w - 1]
+      term = conv_general_dilated(
+        phase, kernel, (1, 1), ((0, 0), (0, 0)), dimension_numbers=_NHWC, precision=precision
+      )
+      total = term if total is None else total + term
+  return total
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _strided_conv(lhs, rhs, strides, padding, precision):
+  """lax's strided convolution, whose input gradient is taken through `_phase_conv`."""
+  return lax.conv_general_dilated(
+    lhs, rhs, strides, padding, dimension_numbers=_NHWC, precision=precision
+  )
+
+
+def _strided_conv_forward(lhs, rhs, strides, padding, precision):
+  return _strided_conv(lhs, rhs, strides, padding, precision), (lhs, rhs)
+
+
+def _strided_conv_backward(strides, padding, precision, residuals, cotangent):
+  lhs, rhs = residuals
+  _, input_vjp = jax.vjp(lambda x: _phase_conv(x, rhs, strides, padding, precision), lhs)
+  _, kernel_vjp = jax.vjp(
+    lambda w: lax.conv_general_dilated(
+      lhs, w, strides, padding, dimension_numbers=_NHWC, precision=precision
+    ),
+    rhs,
+  )
+  return input_vjp(cotangent)[0], kernel_vjp(cotangent)[0]
+
+
+_strided_conv.defvjp(_strided_conv_forward, _strided_conv_backward)
 
 
 def conv_general_dilated(
@@ -115,6 +177,8 @@ def conv_general_dilated(
     and min(lhs.shape[1:3]) // rate >= MIN_PHASE_SIZE
   ):
     return _space_to_batch_conv(lhs, rhs, padding, rate, precision)
+  if dilation == (1, 1) and strides != (1, 1):
+    return _strided_conv(lhs, rhs, strides, tuple(padding), precision)
   return plain()
 
 
