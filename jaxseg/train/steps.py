@@ -46,15 +46,13 @@ def make_train_step(
   drops the same units as an uninterrupted one.
 
   `grad_accum_steps` > 1 splits the batch into that many micro-batches, run
-  one after another and applies the mean of their gradients once: the memory
-  of a micro-batch, the update of the whole batch. BatchNorm normalises each
-  micro-batch with its own statistics and updates its running averages once
-  per micro-batch, as PyTorch does when it accumulates gradients over several
-  forward passes; the loss is the mean of the micro-batches' losses
-  (docs/decisions.md, "Memory: rematerialisation and gradient accumulation").
-  The micro-batches are unrolled, not a `lax.scan`: XLA's CPU backend runs
-  convolution gradients inside a loop body about 50x slower than outside one
-  (docs/benchmarks.md, "Gradient accumulation").
+  one after another (`lax.scan`, so one compiled micro-step) and applies the
+  mean of their gradients once: the memory of a micro-batch, the update of the
+  whole batch. BatchNorm normalises each micro-batch with its own statistics
+  and updates its running averages once per micro-batch, as PyTorch does when
+  it accumulates gradients over several forward passes; the loss is the mean
+  of the micro-batches' losses (docs/decisions.md, "Memory: rematerialisation
+  and gradient accumulation").
   """
 
   def train_step(state, batch):
@@ -82,18 +80,22 @@ def make_train_step(
         state.params, state.batch_stats, images, masks, weights, dropout_key
       )
     else:
-      split = [micro_batches(x, grad_accum_steps) for x in (images, masks, weights)]
-      batch_stats, grad_sum, loss_sum = state.batch_stats, None, 0.0
-      for index in range(grad_accum_steps):
-        inputs = [x[index] for x in split]
-        if grad_sum is not None:
-          # Micro-batch i starts once i - 1's gradients exist: one micro-batch's
-          # activations live at a time, as in a loop.
-          grad_sum, inputs = jax.lax.optimization_barrier((grad_sum, inputs))
+
+      def micro_step(carry, micro_batch):
+        batch_stats, grad_sum, loss_sum = carry
+        index, *inputs = micro_batch
         key = jax.random.fold_in(dropout_key, index)
         (loss, batch_stats), grads = loss_and_grads(state.params, batch_stats, *inputs, key)
-        grad_sum = grads if grad_sum is None else jax.tree.map(jnp.add, grad_sum, grads)
-        loss_sum = loss_sum + loss
+        grad_sum = jax.tree.map(jnp.add, grad_sum, grads)
+        return (batch_stats, grad_sum, loss_sum + loss), None
+
+      zeros = jax.tree.map(jnp.zeros_like, state.params)
+      split = [micro_batches(x, grad_accum_steps) for x in (images, masks, weights)]
+      (batch_stats, grad_sum, loss_sum), _ = jax.lax.scan(
+        micro_step,
+        (state.batch_stats, zeros, jnp.zeros((), jnp.float32)),
+        (jnp.arange(grad_accum_steps), *split),
+      )
       grads = jax.tree.map(lambda g: g / grad_accum_steps, grad_sum)
       loss = loss_sum / grad_accum_steps
     new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
