@@ -1,4 +1,4 @@
-"""How the models' convolutions reach XLA: 1x1 as matmuls, atrous as space-to-batch, on CPU.
+"""How the models' convolutions reach XLA on CPU: 1x1 as matmuls, atrous as space-to-batch.
 
 Every `Conv` of the project (`blocks.Conv`, the ResNet encoder's) calls
 `conv_general_dilated` here instead of `lax.conv_general_dilated`. The result
@@ -25,6 +25,12 @@ has the measurements):
   18 over a 32x32 map the phases are 2x2 (of 324 "images"), and that one
   convolution made CCA's training step 4x slower than lax's dilated one;
   measured per convolution, phases of 8 gain 10-25% and phases of 3-6 lose.
+
+- A strided convolution keeps lax's forward pass and kernel gradient, but its
+  input gradient, which XLA lowers as an input-dilated convolution in its
+  generic loop (2x slower on ResNet and ULFFN shapes), is taken through
+  `_phase_conv`: a sum of stride-1 convolutions, one per phase of the input.
+  A `jax.custom_vjp`, so forward-mode differentiation is not available.
 
 GPU and TPU backends get `lax.conv_general_dilated` unchanged: cuDNN and the
 TPU compiler handle both cases natively.
