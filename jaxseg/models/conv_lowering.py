@@ -33,7 +33,7 @@ has the measurements):
   A `jax.custom_vjp`, so forward-mode differentiation is not available.
 
 GPU and TPU backends get `lax.conv_general_dilated` unchanged: cuDNN and the
-TPU compiler handle both cases natively.
+TPU compiler handle every case natively.
 """
 
 import functools
