@@ -10,8 +10,9 @@ the input pipeline is not measured (`bench_input` does that). GFLOP per image
 are XLA's cost analysis of the forward pass and of one training step (a step
 with gradient accumulation counts all its micro-batches). Memory is XLA's
 memory analysis of the compiled training step (arguments + outputs +
-temporaries), the accelerator's peak where the backend reports one, else the
-process's peak resident set size.
+temporaries; with accumulation, of its larger program, the micro-step), the
+accelerator's peak where the backend reports one, else the process's peak
+resident set size.
 
 `--all` benchmarks every paper config (configs that share a network, input
 and batch are one row) each in its own process, so that each row's peak
@@ -92,27 +93,28 @@ def benchmark(config, steps: int) -> dict:
   }
   batch = setup.put_batch(batch_arrays, mesh)
 
-  compiled, compile_seconds, lowered = {}, {}, {}
+  # Each step as the programs one call runs (an accumulated train step: a
+  # micro-step and an update), compiled ahead of time.
+  compiled, compile_seconds, lowered, timed = {}, {}, {}, {}
   for name, step in (("train", run.train_step), ("inference", run.eval_step)):
     start = time.perf_counter()
-    lowered[name] = step.jitted.lower(state, batch)
-    compiled[name] = lowered[name].compile()
+    lowered[name] = step.lower_programs(state, batch)
+    compiled[name] = [program.compile() for program in lowered[name]]
     compile_seconds[name] = time.perf_counter() - start
-  forward_flops = _flops(lowered["inference"], compiled["inference"])
-  if config.get("grad_accum_steps", 1) == 1:
-    train_flops = _flops(lowered["train"], compiled["train"])
-  else:
-    # XLA's cost analysis counts a loop body once: take the FLOPs of a step
-    # without accumulation, which computes the same thing in one pass.
-    single = derive_config(config, {"grad_accum_steps": 1})
-    single_step = setup.build_train_step(single, run.schedule, mesh, donate_state=False)
-    train_flops = _flops(single_step.jitted.lower(state, batch))
-  memory = compiled["train"].memory_analysis()
-  xla_bytes = (
+    timed[name] = step.with_compiled(compiled[name])
+  forward_flops = _flops(lowered["inference"][0], compiled["inference"][0])
+  train_flops = sum(
+    calls * _flops(program, done)
+    for calls, program, done in zip(
+      run.train_step.program_calls, lowered["train"], compiled["train"], strict=True
+    )
+  )
+  xla_bytes = max(
     memory.argument_size_in_bytes
     + memory.output_size_in_bytes
     + memory.temp_size_in_bytes
     - memory.alias_size_in_bytes
+    for memory in (program.memory_analysis() for program in compiled["train"])
   )
 
   def seconds_per_step(step, n):
@@ -123,8 +125,8 @@ def benchmark(config, steps: int) -> dict:
     jax.block_until_ready(out)
     return (time.perf_counter() - start) / n
 
-  train_s = seconds_per_step(compiled["train"], steps)
-  infer_s = seconds_per_step(compiled["inference"], steps)
+  train_s = seconds_per_step(timed["train"], steps)
+  infer_s = seconds_per_step(timed["inference"], steps)
   memory_mib, memory_kind = peak_memory_mib()
   n = config.batch_size
   return {

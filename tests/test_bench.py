@@ -3,6 +3,7 @@
 import json
 
 from experiments import bench, configs
+from jaxseg.config_overrides import derive_config
 from tests.run_testing import assert_one_user_error, run_module
 
 
@@ -31,6 +32,25 @@ def test_all_writes_one_table_row_per_config_and_their_measurements(tmp_path):
   assert 2 < result["train_gflop_per_image"] / result["forward_gflop_per_image"] < 4
   assert result["train_images_per_s"] > 0 and result["inference_images_per_s"] > 0
   assert result["xla_train_memory_gib"] > 0 and result["peak_memory_mib"] > 0
+
+
+def test_accumulated_step_counts_every_micro_batch_and_the_memory_of_one():
+  # 64x64, so that activations rather than parameters dominate the memory.
+  config = derive_config(configs.get_config("unet_synthetic:smoke"), {"input.image_size": (64, 64)})
+  batch = 2 * config.batch_size
+  micro_sized = bench.benchmark(config, steps=1)
+  whole = bench.benchmark(derive_config(config, {"batch_size": batch}), steps=1)
+  accumulated = bench.benchmark(
+    derive_config(config, {"batch_size": batch, "grad_accum_steps": 2}), steps=1
+  )
+  # Two micro-steps of half the batch do the work of the whole batch, plus the sums.
+  ratio = accumulated["train_gflop_per_image"] / whole["train_gflop_per_image"]
+  assert 1.0 <= ratio < 1.02
+  assert accumulated["forward_gflop_per_image"] == whole["forward_gflop_per_image"]
+  # A micro-step holds one micro-batch's activations, not the whole batch's.
+  assert accumulated["xla_train_memory_gib"] <= micro_sized["xla_train_memory_gib"]
+  assert accumulated["xla_train_memory_gib"] < 0.7 * whole["xla_train_memory_gib"]
+  assert accumulated["train_images_per_s"] > 0
 
 
 def test_paper_configs_cover_every_paper_config_once():

@@ -104,8 +104,11 @@ class _Recorder:
     self.batches[step] = {k: np.array(v) for k, v in batch.items()}
 
 
-def test_preemption_resume_is_exact(tfds_dir, tmp_path):
+@pytest.mark.parametrize("grad_accum_steps", [1, 2])
+def test_preemption_resume_is_exact(grad_accum_steps, tfds_dir, tmp_path):
   overrides = {"num_train_steps": 6, "checkpoint_every_steps": 3, "log_every_steps": 3}
+  if grad_accum_steps > 1:  # micro-batches of 4, one image per device
+    overrides |= {"grad_accum_steps": grad_accum_steps, "batch_size": 4 * grad_accum_steps}
   straight = _Recorder()
   full = trainer.train_and_evaluate(
     smoke_config(tfds_dir, overrides), str(tmp_path / "a"), [straight]

@@ -103,18 +103,105 @@ class TracedStep:
   def __call__(self, state, batch):
     return self.jitted(state, batch)
 
+  program_calls = (1,)  # how often one call runs each of `lower_programs`' programs
 
-def build_train_step(config, schedule, mesh: Mesh, donate_state: bool = True) -> TracedStep:
+  def lower_programs(self, state, batch) -> list[jax.stages.Lowered]:
+    """The programs one call runs (here one), lowered for `batch`'s shapes."""
+    return [self.jitted.lower(state, batch)]
+
+  def with_compiled(self, compiled: Sequence[jax.stages.Compiled]) -> Callable:
+    """This step running `lower_programs`' programs compiled ahead of time (benchmarks)."""
+    return compiled[0]
+
+
+class AccumulatedTrainStep:
+  """A train step over `num` micro-batches (`steps.make_accumulation_steps`).
+
+  One jitted micro-step per micro-batch, called from the host one after
+  another, then one jitted update; dispatch is asynchronous, so the host loop
+  does not wait on the device. Not a `lax.scan` in one program: XLA's CPU
+  backend runs convolution gradients inside a loop body about 50x slower,
+  and unrolled in one program it keeps every micro-batch's activations alive
+  (docs/benchmarks.md, "Gradient accumulation").
+  """
+
+  def __init__(self, micro_step, apply_step, num: int, mesh: Mesh, donate_state: bool):
+    self.num = num
+    self.program_calls = (num, 1)  # the micro-step, the update
+    self._traces = {"micro": 0, "apply": 0}
+    replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+
+    def counted(name, fn):
+      def traced(*args):
+        self._traces[name] += 1
+        return fn(*args)
+
+      return traced
+
+    # The sums are donated: each micro-step updates them in place.
+    self.micro = jax.jit(
+      counted("micro", micro_step),
+      in_shardings=(replicated, sharded, replicated, replicated, replicated, replicated),
+      out_shardings=replicated,
+      donate_argnums=(4, 5),
+    )
+    self.apply = jax.jit(
+      counted("apply", apply_step),
+      out_shardings=replicated,
+      donate_argnums=(0,) if donate_state else (),
+    )
+    self._zeros = jax.jit(
+      lambda params: (jax.tree.map(jnp.zeros_like, params), jnp.zeros((), jnp.float32)),
+      out_shardings=replicated,
+    )
+
+  @property
+  def num_traces(self) -> int:
+    """Traces of its most traced program: 1 when neither retraced."""
+    return max(self._traces.values())
+
+  def __call__(self, state, batch):
+    return self._run(self.micro, self.apply, state, batch)
+
+  def _run(self, micro, apply, state, batch):
+    batch_stats = state.batch_stats
+    grad_sum, loss_sum = self._zeros(state.params)
+    for index in range(self.num):
+      batch_stats, grad_sum, loss_sum = micro(
+        state, batch, np.int32(index), batch_stats, grad_sum, loss_sum
+      )
+    return apply(state, batch_stats, grad_sum, loss_sum)
+
+  def lower_programs(self, state, batch) -> list[jax.stages.Lowered]:
+    """The micro-step and the update, lowered for `batch`'s shapes."""
+    grad_sum, loss_sum = self._zeros(state.params)
+    return [
+      self.micro.lower(state, batch, np.int32(0), state.batch_stats, grad_sum, loss_sum),
+      self.apply.lower(state, state.batch_stats, grad_sum, loss_sum),
+    ]
+
+  def with_compiled(self, compiled: Sequence[jax.stages.Compiled]) -> Callable:
+    """This step running `lower_programs`' programs compiled ahead of time (benchmarks)."""
+    micro, apply = compiled
+    return lambda state, batch: self._run(micro, apply, state, batch)
+
+
+def build_train_step(
+  config, schedule, mesh: Mesh, donate_state: bool = True
+) -> TracedStep | AccumulatedTrainStep:
   """The config's loss (plus its aux heads) as a jitted, state-replicated train step."""
-  step = steps.make_train_step(
+  loss_and_grads = steps.make_loss_and_grads(
     losses.get_loss(config.loss),
-    schedule,
     config.input.normalization,
     config.aux_loss_weight,
     dropout_seed=config.seed,
-    grad_accum_steps=config.get("grad_accum_steps", 1),
   )
-  return TracedStep(step, mesh, shard_outputs=False, donate_state=donate_state)
+  accumulation = config.get("grad_accum_steps", 1)
+  if accumulation == 1:
+    step = steps.make_train_step(loss_and_grads, schedule)
+    return TracedStep(step, mesh, shard_outputs=False, donate_state=donate_state)
+  micro_step, apply_step = steps.make_accumulation_steps(loss_and_grads, schedule, accumulation)
+  return AccumulatedTrainStep(micro_step, apply_step, accumulation, mesh, donate_state)
 
 
 def build_eval_step(config, mesh: Mesh) -> TracedStep:
@@ -132,7 +219,7 @@ class RunSetup:
   schedule: optax.Schedule
   optimizer: optax.GradientTransformation
   state: TrainState
-  train_step: TracedStep
+  train_step: TracedStep | AccumulatedTrainStep
   eval_step: TracedStep
 
 

@@ -32,35 +32,27 @@ def micro_batches(x: jax.Array, num: int) -> jax.Array:
   return x.reshape(x.shape[0] // num, num, *x.shape[1:]).swapaxes(0, 1)
 
 
-def make_train_step(
+def make_loss_and_grads(
   loss_fn: Callable,
-  schedule: optax.Schedule,
   normalization: str,
   aux_loss_weight: float = 1.0,
   dropout_seed: int = 0,
-  grad_accum_steps: int = 1,
 ):
-  """Loss over the global batch; heads named `aux_*` add `aux_loss_weight` x the same loss.
+  """(state, batch_stats, batch, micro_batch_index) -> ((loss, new batch_stats), grads).
 
-  Dropout (cdnn) draws from a key folded with the step number, so a resumed run
-  drops the same units as an uninterrupted one.
-
-  `grad_accum_steps` > 1 splits the batch into that many micro-batches, run
-  one after another (`lax.scan`, so one compiled micro-step) and applies the
-  mean of their gradients once: the memory of a micro-batch, the update of the
-  whole batch. BatchNorm normalises each micro-batch with its own statistics
-  and updates its running averages once per micro-batch, as PyTorch does when
-  it accumulates gradients over several forward passes; the loss is the mean
-  of the micro-batches' losses (docs/decisions.md, "Memory: rematerialisation
-  and gradient accumulation").
+  Heads named `aux_*` add `aux_loss_weight` x the same loss. Dropout (cdnn)
+  draws from a key folded with the step number (and the micro-batch index), so
+  a resumed run drops the same units as an uninterrupted one.
   """
 
-  def train_step(state, batch):
+  def loss_and_grads(state, batch_stats, batch, index):
     images, masks = model_inputs(batch, normalization)
     weights = pixel_weights(batch)
     dropout_key = jax.random.fold_in(jax.random.key(dropout_seed), state.step)
+    if index is not None:
+      dropout_key = jax.random.fold_in(dropout_key, index)
 
-    def compute_loss(params, batch_stats, images, masks, weights, dropout_key):
+    def compute_loss(params, batch_stats):
       outputs, updates = state.apply_fn(
         {"params": params, "batch_stats": batch_stats},
         images,
@@ -74,39 +66,61 @@ def make_train_step(
           loss = loss + aux_loss_weight * loss_fn(logits, masks, weights)
       return loss, updates["batch_stats"]
 
-    loss_and_grads = jax.value_and_grad(compute_loss, has_aux=True)
-    if grad_accum_steps == 1:
-      (loss, batch_stats), grads = loss_and_grads(
-        state.params, state.batch_stats, images, masks, weights, dropout_key
-      )
-    else:
+    return jax.value_and_grad(compute_loss, has_aux=True)(state.params, batch_stats)
 
-      def micro_step(carry, micro_batch):
-        batch_stats, grad_sum, loss_sum = carry
-        index, *inputs = micro_batch
-        key = jax.random.fold_in(dropout_key, index)
-        (loss, batch_stats), grads = loss_and_grads(state.params, batch_stats, *inputs, key)
-        grad_sum = jax.tree.map(jnp.add, grad_sum, grads)
-        return (batch_stats, grad_sum, loss_sum + loss), None
+  return loss_and_grads
 
-      zeros = jax.tree.map(jnp.zeros_like, state.params)
-      split = [micro_batches(x, grad_accum_steps) for x in (images, masks, weights)]
-      (batch_stats, grad_sum, loss_sum), _ = jax.lax.scan(
-        micro_step,
-        (state.batch_stats, zeros, jnp.zeros((), jnp.float32)),
-        (jnp.arange(grad_accum_steps), *split),
-      )
-      grads = jax.tree.map(lambda g: g / grad_accum_steps, grad_sum)
-      loss = loss_sum / grad_accum_steps
-    new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
-    step_metrics = {
-      "loss": loss,
-      "grad_norm": optax.tree.norm(grads),
-      "learning_rate": schedule(state.step),
-    }
-    return new_state, step_metrics
+
+def _apply(state, grads, batch_stats, loss, schedule):
+  new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  step_metrics = {
+    "loss": loss,
+    "grad_norm": optax.tree.norm(grads),
+    "learning_rate": schedule(state.step),
+  }
+  return new_state, step_metrics
+
+
+def make_train_step(loss_and_grads: Callable, schedule: optax.Schedule):
+  """(state, batch) -> (new state, metrics): the loss over the global batch, one update."""
+
+  def train_step(state, batch):
+    (loss, batch_stats), grads = loss_and_grads(state, state.batch_stats, batch, None)
+    return _apply(state, grads, batch_stats, loss, schedule)
 
   return train_step
+
+
+def make_accumulation_steps(
+  loss_and_grads: Callable, schedule: optax.Schedule, grad_accum_steps: int
+):
+  """The two programs of a step whose batch is split into `grad_accum_steps` micro-batches.
+
+  `micro_step(state, batch, index, batch_stats, grad_sum, loss_sum)` adds the
+  gradients and loss of micro-batch `index` (`micro_batches`) to the sums;
+  `apply_step(state, batch_stats, grad_sum, loss_sum)` applies their mean
+  once. The caller runs the micro-steps one after another from the host
+  (`setup.AccumulatedTrainStep`): the memory of a micro-batch, the update of
+  the whole batch. BatchNorm normalises each micro-batch with its own
+  statistics and updates its running averages once per micro-batch, as
+  PyTorch does when it accumulates gradients over several forward passes; the
+  loss is the mean of the micro-batches' losses (docs/decisions.md, "Memory:
+  rematerialisation and gradient accumulation").
+  """
+
+  def micro_step(state, batch, index, batch_stats, grad_sum, loss_sum):
+    micro_batch = {
+      key: jax.lax.dynamic_index_in_dim(micro_batches(x, grad_accum_steps), index, keepdims=False)
+      for key, x in batch.items()
+    }
+    (loss, batch_stats), grads = loss_and_grads(state, batch_stats, micro_batch, index)
+    return batch_stats, jax.tree.map(jnp.add, grad_sum, grads), loss_sum + loss
+
+  def apply_step(state, batch_stats, grad_sum, loss_sum):
+    grads = jax.tree.map(lambda g: g / grad_accum_steps, grad_sum)
+    return _apply(state, grads, batch_stats, loss_sum / grad_accum_steps, schedule)
+
+  return micro_step, apply_step
 
 
 def make_eval_step(normalization: str):
