@@ -1,4 +1,4 @@
-"""Pure train and eval steps; `trainer.py` jits them over the device mesh."""
+"""Pure train and eval steps; `setup.py` jits them over the device mesh."""
 
 from collections.abc import Callable
 
