@@ -80,30 +80,40 @@ def init_state(config, model: nn.Module, tx, mesh: Mesh) -> TrainState:
   return jax.device_put(state, NamedSharding(mesh, P()))
 
 
+def _jit_counting_traces(fn: Callable, traces: dict, name: str, **jit_kwargs):
+  """`jax.jit(fn)` that adds 1 to `traces[name]` each time it is traced."""
+
+  def traced(*args):
+    traces[name] += 1
+    return fn(*args)
+
+  return jax.jit(traced, **jit_kwargs)
+
+
 class TracedStep:
   """jit over the mesh, counting traces so that a retrace shows up in logs and tests."""
 
+  program_calls = (1,)  # how often one call runs each of `lower_programs`' programs
+
   def __init__(self, fn: Callable, mesh: Mesh, shard_outputs: bool, donate_state: bool):
-    self.num_traces = 0
+    self._traces = {"step": 0}
     replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-
-    def counted(*args):
-      self.num_traces += 1
-      return fn(*args)
-
     # One sharding for every output, whatever their number.
-    out = sharded if shard_outputs else replicated
-    self.jitted = jax.jit(
-      counted,
+    self.jitted = _jit_counting_traces(
+      fn,
+      self._traces,
+      "step",
       in_shardings=(replicated, sharded),
-      out_shardings=out,
+      out_shardings=sharded if shard_outputs else replicated,
       donate_argnums=(0,) if donate_state else (),
     )
 
+  @property
+  def num_traces(self) -> int:
+    return self._traces["step"]
+
   def __call__(self, state, batch):
     return self.jitted(state, batch)
-
-  program_calls = (1,)  # how often one call runs each of `lower_programs`' programs
 
   def lower_programs(self, state, batch) -> list[jax.stages.Lowered]:
     """The programs one call runs (here one), lowered for `batch`'s shapes."""
@@ -130,23 +140,19 @@ class AccumulatedTrainStep:
     self.program_calls = (num, 1)  # the micro-step, the update
     self._traces = {"micro": 0, "apply": 0}
     replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-
-    def counted(name, fn):
-      def traced(*args):
-        self._traces[name] += 1
-        return fn(*args)
-
-      return traced
-
     # The sums are donated: each micro-step updates them in place.
-    self.micro = jax.jit(
-      counted("micro", micro_step),
+    self.micro = _jit_counting_traces(
+      micro_step,
+      self._traces,
+      "micro",
       in_shardings=(replicated, sharded, replicated, replicated, replicated, replicated),
       out_shardings=replicated,
       donate_argnums=(4, 5),
     )
-    self.apply = jax.jit(
-      counted("apply", apply_step),
+    self.apply = _jit_counting_traces(
+      apply_step,
+      self._traces,
+      "apply",
       out_shardings=replicated,
       donate_argnums=(0,) if donate_state else (),
     )
