@@ -1,0 +1,67 @@
+"""The one XLA flag jaxseg sets, at import: CPU convolutions on every core.
+
+XLA's CPU backend hands each convolution to YNNPACK (the `individual_convolution`
+library fusion, on by default in the jaxlib versions below), which runs it on
+one thread; without it XLA runs convolutions through Eigen, split over every
+core. On the project's 2-core benchmark machine that makes a 3x3 convolution and
+its gradients about twice as fast, and large kernel gradients 3-4x
+(docs/benchmarks.md, "The XLA flag"). So `import jaxseg` appends
+
+    --xla_cpu_experimental_ynn_fusion_type=-individual_convolution
+
+to `XLA_FLAGS`: the leading minus removes only convolutions from YNNPACK's list;
+its matmuls and elementwise fusions stay. It does nothing when
+
+- `XLA_FLAGS` already names the flag: your setting wins;
+- jaxlib is outside `KNOWN_JAXLIB_VERSIONS`, where the flag is known to exist
+  (XLA aborts the process on an unknown flag, so newer versions are added only
+  once checked);
+- a JAX backend already started in this process (XLA reads `XLA_FLAGS` once):
+  then it warns that the flag did not take effect; import jaxseg first.
+
+GPU and TPU backends ignore the flag.
+"""
+
+import os
+import re
+import warnings
+
+FLAG = "--xla_cpu_experimental_ynn_fusion_type"
+VALUE = "-individual_convolution"
+# The flag and its `individual_convolution` type first shipped in jaxlib 0.8.2;
+# checked through 0.10.2, the newest release when this was written.
+KNOWN_JAXLIB_VERSIONS = ((0, 8, 2), (0, 11, 0))
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+  return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
+def with_cpu_flags(xla_flags: str, jaxlib_version: str) -> str:
+  """`xla_flags` with jaxseg's flag appended, or unchanged when it must not be."""
+  if re.search(rf"(^|\s){FLAG}(=|\s|$)", xla_flags):
+    return xla_flags
+  low, high = KNOWN_JAXLIB_VERSIONS
+  if not low <= _version_tuple(jaxlib_version) < high:
+    return xla_flags
+  return f"{xla_flags} {FLAG}={VALUE}".strip()
+
+
+def apply() -> None:
+  """Sets `XLA_FLAGS` for this process, before any JAX backend starts."""
+  from jax._src import xla_bridge  # noqa: PLC0415  (private: whether a backend started)
+  from jaxlib import version  # noqa: PLC0415
+
+  current = os.environ.get("XLA_FLAGS", "")
+  wanted = with_cpu_flags(current, version.__version__)
+  if wanted == current:
+    return
+  if xla_bridge.backends_are_initialized():
+    warnings.warn(
+      f"jaxseg was imported after JAX started its backend, so its XLA flag {FLAG}={VALUE} "
+      "(convolutions on every CPU core; docs/benchmarks.md) does not apply in this process: "
+      "import jaxseg before running anything in JAX, or set the flag in XLA_FLAGS yourself.",
+      stacklevel=3,
+    )
+    return
+  os.environ["XLA_FLAGS"] = wanted
