@@ -4,7 +4,11 @@ Every `Conv` of the project (`blocks.Conv`, the ResNet encoder's) calls
 `conv_general_dilated` here instead of `lax.conv_general_dilated`. The result
 is the same convolution up to float rounding; only the ops XLA sees change,
 and only on the CPU backend, where they decide the speed (docs/benchmarks.md
-has the measurements):
+has the measurements). The remaining plain convolutions run on Eigen over
+every core because `import jaxseg` takes them out of YNNPACK (`jaxseg/xla_flags.py`);
+the rewrites were chosen under YNNPACK and measured again under Eigen, where
+all but the stride-1 1x1 kernel gradient still win (that one ties in a whole
+ResNet-50 step):
 
 - A 1x1 convolution (any stride, no padding) is a strided slice and a matmul.
   XLA's CPU backend runs `dot` through its tuned GEMM, and the gradients of a
