@@ -1,18 +1,19 @@
 """The one XLA flag jaxseg sets, at import: CPU convolutions on every core.
 
 XLA's CPU backend hands each convolution to YNNPACK (the `individual_convolution`
-library fusion, on by default in the jaxlib versions below), which runs it on
+library fusion, on by default in jaxlib 0.10), which runs it on
 one thread; without it XLA runs convolutions through Eigen, split over every
-core. On the project's 2-core benchmark machine that makes a 3x3 convolution and
-its gradients about twice as fast, and large kernel gradients 3-4x
-(docs/benchmarks.md, "The XLA flag"). So `import jaxseg` appends
+core. On the project's 2-core benchmark machine that makes ResNet layer1's 3x3
+convolution and its gradients about twice as fast, and large kernel gradients
+2-5x (docs/benchmarks.md, "The XLA flag"). So `import jaxseg` appends
 
     --xla_cpu_experimental_ynn_fusion_type=-individual_convolution
 
 to `XLA_FLAGS`: the leading minus removes only convolutions from YNNPACK's list;
-its matmuls and elementwise fusions stay. It does nothing when
+its matmuls and reductions stay. It does nothing when
 
-- `XLA_FLAGS` already names the flag: your setting wins;
+- `XLA_FLAGS` already names the flag: your setting wins
+  (`...=+individual_convolution` restores XLA's default);
 - jaxlib is outside `KNOWN_JAXLIB_VERSIONS`, where the flag is known to exist
   (XLA aborts the process on an unknown flag, so newer versions are added only
   once checked);
