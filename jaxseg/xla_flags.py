@@ -34,16 +34,16 @@ VALUE = "-individual_convolution"
 KNOWN_JAXLIB_VERSIONS = ((0, 8, 2), (0, 11, 0))
 
 
-def _version_tuple(version: str) -> tuple[int, ...]:
-  return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
+def jaxlib_knows_flag(jaxlib_version: str) -> bool:
+  """Whether `jaxlib_version` (e.g. "0.10.2", "0.10.3.dev20261201+cuda") is in the range."""
+  numbers = tuple(int(part) for part in re.findall(r"\d+", jaxlib_version.split("+")[0])[:3])
+  low, high = KNOWN_JAXLIB_VERSIONS
+  return low <= numbers < high
 
 
 def with_cpu_flags(xla_flags: str, jaxlib_version: str) -> str:
   """`xla_flags` with jaxseg's flag appended, or unchanged when it must not be."""
-  if re.search(rf"(^|\s){FLAG}(=|\s|$)", xla_flags):
-    return xla_flags
-  low, high = KNOWN_JAXLIB_VERSIONS
-  if not low <= _version_tuple(jaxlib_version) < high:
+  if re.search(rf"(^|\s){FLAG}(=|\s|$)", xla_flags) or not jaxlib_knows_flag(jaxlib_version):
     return xla_flags
   return f"{xla_flags} {FLAG}={VALUE}".strip()
 

@@ -12,11 +12,7 @@ from jaxseg import xla_flags
 from tests.run_testing import ROOT
 
 FLAG = f"{xla_flags.FLAG}={xla_flags.VALUE}"
-KNOWN = (
-  xla_flags.KNOWN_JAXLIB_VERSIONS[0]
-  <= xla_flags._version_tuple(jaxlib.version.__version__)
-  < xla_flags.KNOWN_JAXLIB_VERSIONS[1]
-)
+KNOWN = xla_flags.jaxlib_knows_flag(jaxlib.version.__version__)
 
 # Prints XLA_FLAGS after `import jaxseg`, any warning, and whether a 3x3
 # convolution compiled into a YNNPACK fusion (one thread) or a plain convolution.
@@ -79,11 +75,12 @@ def test_importing_jaxseg_takes_convolutions_out_of_ynnpack_unless_the_user_says
   assert ours["xla_flags"] == FLAG and not ours["warnings"]
   assert not ours["ynn_fusion"], "the convolution still compiled into a YNNPACK fusion"
 
-  # The user's XLA_FLAGS keep their other flags, and their own setting of this one wins.
+  # The user's XLA_FLAGS keep their other flags, and their own setting of this one wins
+  # (the documented way back to XLA's default list).
   kept = _probe("--xla_force_host_platform_device_count=2")
   assert kept["xla_flags"] == f"--xla_force_host_platform_device_count=2 {FLAG}"
-  theirs = _probe(f"{xla_flags.FLAG}=individual_convolution")
-  assert theirs["xla_flags"] == f"{xla_flags.FLAG}=individual_convolution"
+  theirs = _probe(f"{xla_flags.FLAG}=+individual_convolution")
+  assert theirs["xla_flags"] == f"{xla_flags.FLAG}=+individual_convolution"
   assert theirs["ynn_fusion"], "with YNNPACK's convolutions asked for, none was used"
 
 
