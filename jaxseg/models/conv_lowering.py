@@ -60,7 +60,35 @@ def _is_nhwc(dimension_numbers) -> bool:
 
 def _matmul_1x1(lhs, rhs, strides, precision):
   sliced = lhs[:, :: strides[0], :: strides[1], :]
-  return jnp.einsum("bhwc,cd->bhwd", sliced, rhs[0, 0], precision=precision)
+  return _pixel_matmul(sliced, rhs[0, 0], precision)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _pixel_matmul(x, w, precision):
+  """`x @ w` at every pixel (x: NHWC, w: [C, D]), with both gradients as 2-D dots.
+
+  Differentiating the einsum gives the kernel gradient as a dot whose output is
+  transposed; XLA turns that into a copy that writes the cotangent, fused with
+  whatever produced it (a BatchNorm backward), transposed into memory, one
+  thread at a time: 70 ms a copy on ResNet-50's layer1 at batch 8, more than
+  the dots. Stated as `x^T ct` on the flattened maps there is no transpose.
+  """
+  return jnp.einsum("bhwc,cd->bhwd", x, w, precision=precision)
+
+
+def _pixel_matmul_forward(x, w, precision):
+  return _pixel_matmul(x, w, precision), (x, w)
+
+
+def _pixel_matmul_backward(precision, residuals, cotangent):
+  x, w = residuals
+  pixels, cotangent_2d = x.reshape(-1, x.shape[-1]), cotangent.reshape(-1, w.shape[-1])
+  input_grad = lax.dot_general(cotangent_2d, w, (((1,), (1,)), ((), ())), precision=precision)
+  kernel_grad = lax.dot_general(pixels, cotangent_2d, (((0,), (0,)), ((), ())), precision=precision)
+  return input_grad.reshape(x.shape), kernel_grad
+
+
+_pixel_matmul.defvjp(_pixel_matmul_forward, _pixel_matmul_backward)
 
 
 def _space_to_batch_conv(lhs, rhs, padding, rate: int, precision):
