@@ -1,5 +1,6 @@
-"""The CPU rewrites of convolutions compute the same convolution as lax's, values and gradients."""
+"""The CPU rewrites of convolutions and max pools compute what lax does, values and gradients."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -113,3 +114,32 @@ def test_conv_transpose_matches_lax(kernel, stride):
     jax.vjp(ours, x, w)[1](cotangent), jax.vjp(theirs, x, w)[1](cotangent), strict=True
   ):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+  ("window", "stride", "padding", "size"),
+  [
+    (3, 2, ((1, 1), (1, 1)), (9, 7)),  # ResNet's stem pool, odd sizes
+    (2, 2, "VALID", (9, 7)),  # U-Net's pool; VALID drops the last row
+    (3, 3, "VALID", (8, 8)),  # CE-Net's pyramid pools: window = stride
+    (3, 1, "SAME", (6, 5)),  # overlapping windows, every tap shared
+  ],
+)
+def test_max_pool_matches_lax_with_ties(window, stride, padding, size):
+  """Values and gradients are lax's, ties (integers after a ReLU) going to the same tap."""
+  rng = np.random.default_rng(window * 10 + stride)
+  x = jnp.asarray(np.maximum(np.round(rng.standard_normal((2, *size, 3)) * 2), 0), jnp.float32)
+
+  def ours(x):
+    return conv_lowering.max_pool(x, (window, window), (stride, stride), padding)
+
+  def theirs(x):
+    return nn.max_pool(x, (window, window), strides=(stride, stride), padding=padding)
+
+  np.testing.assert_array_equal(jax.jit(ours)(x), theirs(x))
+  cotangent = jnp.asarray(rng.standard_normal(theirs(x).shape, np.float32))
+  ours_grad, theirs_grad = jax.vjp(ours, x)[1](cotangent), jax.vjp(theirs, x)[1](cotangent)
+  # Overlapping windows add a pixel's cotangents in another order: rounding, not a wrong tap.
+  np.testing.assert_allclose(ours_grad[0], theirs_grad[0], rtol=1e-6, atol=1e-6)
+  lowered = jax.jit(jax.grad(lambda x: ours(x).sum())).lower(x).as_text()
+  assert "select_and_scatter" not in lowered and "scatter" not in lowered

@@ -42,6 +42,7 @@ from jaxseg.models.blocks import (
   conv_with_bias,
   rematerialized,
 )
+from jaxseg.models.conv_lowering import max_pool
 
 DEPTH = 4  # pooling steps, as the reference
 
@@ -93,7 +94,7 @@ class AttentionUNet(nn.Module):
         x, train
       )
       skips.append(x)
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = max_pool(x, (2, 2), strides=(2, 2))
     x = double_conv(self.base_width * 2**DEPTH, dtype=self.dtype, name="bottleneck")(x, train)
     for level in reversed(range(DEPTH)):
       width_here = self.base_width * 2**level

@@ -46,6 +46,7 @@ from jaxseg.models.blocks import (
   conv_with_bias,
   rematerialized,
 )
+from jaxseg.models.conv_lowering import max_pool
 
 TOTAL_STRIDE = 16
 
@@ -102,7 +103,7 @@ class CDNN(nn.Module):
     x = images.astype(self.dtype)
     for layer in LAYERS:
       if layer == "pool":
-        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = max_pool(x, (2, 2), strides=(2, 2))
       elif layer == "ups":
         x = upsample_nearest2x(x)
       elif layer == "dropout":

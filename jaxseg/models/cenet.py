@@ -53,6 +53,7 @@ from jaxseg.models.blocks import (
   rematerialized,
   resize_to,
 )
+from jaxseg.models.conv_lowering import max_pool
 from jaxseg.models.resnet import ResNet
 
 RMP_POOL_SIZES = (2, 3, 5, 6)
@@ -107,7 +108,7 @@ class ResidualMultiKernelPooling(nn.Module):
     for size in self.pool_sizes:
       # Windows clamped to the map: the reference's pools need the map >= size (module docstring).
       window = (min(size, height), min(size, width))
-      pooled = nn.max_pool(x, window, strides=window, padding="VALID")
+      pooled = max_pool(x, window, strides=window, padding="VALID")
       levels.append(resize_to(to_one_channel(pooled), height, width).astype(x.dtype))
     return jnp.concatenate([*levels, x], axis=-1)
 

@@ -1,4 +1,4 @@
-"""How the models' convolutions reach XLA on CPU: 1x1 as matmuls, atrous as space-to-batch.
+"""How convolutions and max pools reach XLA on CPU: 1x1 as matmuls, atrous as space-to-batch.
 
 Every `Conv` of the project (`blocks.Conv`, the ResNet encoder's) calls
 `conv_general_dilated` here instead of `lax.conv_general_dilated`. The result
@@ -36,12 +36,19 @@ ResNet-50 step):
   `_phase_conv`: a sum of stride-1 convolutions, one per phase of the input.
   A `jax.custom_vjp`, so forward-mode differentiation is not available.
 
-GPU and TPU backends get `lax.conv_general_dilated` unchanged: cuDNN and the
-TPU compiler handle every case natively.
+A max pool's gradient is XLA's select-and-scatter, which the CPU backend
+expands into index maps (one iota per dimension, each the size of the padded
+input), a variadic reduce-window for the argmax and a scatter, on one thread:
+155 ms for ResNet's 3x3/2 pool at 128x128 x 64 channels, batch 8. `max_pool`
+keeps the pool but takes its gradient tap by tap (`_max_pool_backward`).
+
+GPU and TPU backends get `lax.conv_general_dilated` and `lax.reduce_window`
+unchanged: cuDNN and the TPU compiler handle every case natively.
 """
 
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -240,3 +247,60 @@ class CpuConvLowering:
 
   def __call__(self, *args, **kwargs):
     return conv_general_dilated(*args, **kwargs)
+
+
+def max_pool(x, window_shape, strides=None, padding="VALID"):
+  """`flax.linen.max_pool` of NHWC `x`, whose gradient on CPU needs no select-and-scatter."""
+  window_shape, strides = tuple(window_shape), tuple(strides or (1,) * len(window_shape))
+  if isinstance(padding, str):
+    padding = lax.padtype_to_pads(x.shape[1:3], window_shape, strides, padding)
+  padding = tuple(tuple(p) for p in padding)
+  if jax.default_backend() != "cpu" or x.ndim != 4:
+    return nn.max_pool(x, window_shape, strides=strides, padding=padding)
+  return _max_pool(x, window_shape, strides, padding)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _max_pool(x, window_shape, strides, padding):
+  return nn.max_pool(x, window_shape, strides=strides, padding=padding)
+
+
+def _max_pool_forward(x, window_shape, strides, padding):
+  pooled = _max_pool(x, window_shape, strides, padding)
+  return pooled, (x, pooled)
+
+
+def _max_pool_backward(window_shape, strides, padding, residuals, cotangent):
+  """Each output's cotangent goes to the first tap (row-major) that equals its maximum.
+
+  That is the tap lax's select-and-scatter and PyTorch's max pool pick on ties,
+  which are common after a ReLU (all-zero windows). Per tap: a strided slice of
+  the padded input, a compare against the pooled map, and the hits placed back
+  with an interior-padded `lax.pad`: elementwise work XLA fuses and runs on
+  every core (ResNet's pool above: 47 ms; U-Net's 2x2/2 at 256x256: 25 vs 199 ms).
+  """
+  x, pooled = residuals
+  (kh, kw), (sh, sw), ((top, bottom), (left, right)) = window_shape, strides, padding
+  padded = lax.pad(
+    x, jnp.array(-jnp.inf, x.dtype), ((0, 0, 0), (top, bottom, 0), (left, right, 0), (0, 0, 0))
+  )
+  batch, height, width, channels = padded.shape
+  out_h, out_w = pooled.shape[1:3]
+  zero = jnp.zeros((), x.dtype)
+  taken, grad = None, None
+  for a in range(kh):
+    for b in range(kw):
+      end_h, end_w = a + sh * (out_h - 1) + 1, b + sw * (out_w - 1) + 1
+      tap = lax.slice(padded, (0, a, b, 0), (batch, end_h, end_w, channels), (1, sh, sw, 1))
+      hit = tap == pooled if taken is None else (tap == pooled) & ~taken
+      taken = hit if taken is None else taken | hit
+      placed = lax.pad(
+        jnp.where(hit, cotangent, zero),
+        zero,
+        ((0, 0, 0), (a, height - end_h, sh - 1), (b, width - end_w, sw - 1), (0, 0, 0)),
+      )
+      grad = placed if grad is None else grad + placed
+  return (grad[:, top : height - bottom, left : width - right],)
+
+
+_max_pool.defvjp(_max_pool_forward, _max_pool_backward)

@@ -48,6 +48,7 @@ from jaxseg.models.blocks import (
   check_input_size,
   rematerialized,
 )
+from jaxseg.models.conv_lowering import max_pool
 
 DEPTH = 4  # pooling steps, as the reference
 ALPHA = 1.67
@@ -164,7 +165,7 @@ class MultiResUNet(nn.Module):
       skips.append(
         respath(features, RESPATH_LENGTHS[level], self.dtype, name=f"respath_{level}")(x, train)
       )
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = max_pool(x, (2, 2), strides=(2, 2))
     x = multires(self.base_width * 2**DEPTH, self.alpha, self.dtype, name="bottleneck")(x, train)
     for level in reversed(range(DEPTH)):
       features = self.base_width * 2**level

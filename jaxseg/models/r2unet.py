@@ -35,6 +35,7 @@ from jaxseg.models.blocks import (
   conv_with_bias,
   rematerialized,
 )
+from jaxseg.models.conv_lowering import max_pool
 
 DEPTH = 4  # pooling steps, as the reference
 
@@ -97,7 +98,7 @@ class R2UNet(nn.Module):
     for level in range(DEPTH):
       x = rrcnn(self.base_width * 2**level, steps, self.dtype, name=f"encoder_{level}")(x, train)
       skips.append(x)
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = max_pool(x, (2, 2), strides=(2, 2))
     x = rrcnn(self.base_width * 2**DEPTH, steps, self.dtype, name="bottleneck")(x, train)
     for level in reversed(range(DEPTH)):
       width_here = self.base_width * 2**level

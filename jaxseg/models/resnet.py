@@ -56,7 +56,7 @@ import jax.numpy as jnp
 
 from jaxseg.errors import ConfigError
 from jaxseg.models.blocks import Dtype, batch_norm, rematerialized
-from jaxseg.models.conv_lowering import CpuConvLowering
+from jaxseg.models.conv_lowering import CpuConvLowering, max_pool
 
 # Blocks per stage, as in torchvision's resnet18/34/50/101 constructors.
 STAGE_BLOCKS: dict[int, tuple[int, int, int, int]] = {
@@ -220,7 +220,7 @@ class ResNet(nn.Module):
     x = _torchvision_conv(self.base_width, 7, 2, 1, self.dtype, "conv1")(x)
     x = nn.relu(batch_norm(train, self.dtype, name="bn1")(x))
     features = {"stem": x}
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    x = max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
 
     in_channels = self.base_width
     previous_dilation = 1

@@ -63,6 +63,7 @@ from jaxseg.models.blocks import (
   rematerialized,
   upsample_bilinear2x,
 )
+from jaxseg.models.conv_lowering import max_pool
 
 REDUCTION = 16
 SPATIAL_KERNELS = (3, 5, 7, 9)
@@ -108,7 +109,7 @@ class PlainBlock(LevelBlock):
   @nn.compact
   def __call__(self, x, train: bool):
     if self.strides != 1:
-      x = nn.max_pool(x, (self.strides, self.strides), strides=(self.strides, self.strides))
+      x = max_pool(x, (self.strides, self.strides), strides=(self.strides, self.strides))
     return DoubleConv(self.features, dtype=self.dtype, name="double_conv")(x, train)
 
 

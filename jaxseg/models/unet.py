@@ -20,6 +20,7 @@ from jaxseg.models.blocks import (
   conv_with_bias,
   rematerialized,
 )
+from jaxseg.models.conv_lowering import max_pool
 
 
 class UNet(nn.Module):
@@ -47,7 +48,7 @@ class UNet(nn.Module):
     for level in range(self.depth):
       x = double_conv(self.base_width * 2**level, dtype=self.dtype, name=next(names))(x, train)
       skips.append(x)
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = max_pool(x, (2, 2), strides=(2, 2))
     x = double_conv(self.base_width * 2**self.depth, dtype=self.dtype, name=next(names))(x, train)
     for level in reversed(range(self.depth)):
       width_here = self.base_width * 2**level

@@ -49,6 +49,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxseg.models.blocks import Conv, Dtype, batch_norm, rematerialized
+from jaxseg.models.conv_lowering import max_pool
 
 # Convolutions per stage and their width in units of base_width: torchvision's cfg "D".
 VGG16_STAGES: tuple[tuple[int, int], ...] = ((2, 1), (2, 2), (3, 4), (3, 8), (3, 8))
@@ -167,7 +168,7 @@ class VGG(nn.Module):
         name=f"stage{stage}",
       )(x, train)
       features[f"conv{stage}"] = x
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = max_pool(x, (2, 2), strides=(2, 2))
       features[f"pool{stage}"] = x
     if self.fc_width:
       for name, kernel in (("fc6", 7), ("fc7", 1)):
