@@ -1,11 +1,11 @@
-"""The models' bilinear resizes are jax.image.resize's, values and gradients."""
+"""The models' resampling ops: bilinear ones are jax.image.resize's, nearest is jnp.repeat's."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxseg.models.blocks import resize_to, upsample_bilinear2x
+from jaxseg.models.blocks import resize_to, upsample_bilinear2x, upsample_nearest2x
 
 
 @pytest.mark.parametrize(
@@ -39,3 +39,16 @@ def test_upsample_bilinear2x_matches_and_keeps_bfloat16():
     upsample_bilinear2x(x), jax.image.resize(x, (1, 8, 6, 2), "bilinear"), rtol=1e-6, atol=1e-6
   )
   assert upsample_bilinear2x(x.astype(jnp.bfloat16)).dtype == jnp.bfloat16
+
+
+def test_upsample_nearest2x_gradient_is_repeats():
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.standard_normal((2, 3, 5, 4)), jnp.float32)
+
+  def repeated(x):
+    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+  np.testing.assert_array_equal(jax.jit(upsample_nearest2x)(x), repeated(x))
+  cotangent = jnp.asarray(rng.standard_normal((2, 6, 10, 4)), jnp.float32)
+  ours, theirs = jax.vjp(upsample_nearest2x, x)[1](cotangent), jax.vjp(repeated, x)[1](cotangent)
+  np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-6, atol=1e-6)

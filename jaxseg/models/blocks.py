@@ -284,9 +284,32 @@ class ASPP(nn.Module):
     return nn.Dropout(self.dropout_rate, deterministic=not train)(y)
 
 
+@jax.custom_vjp
 def upsample_nearest2x(x: jax.Array) -> jax.Array:
-  """Nearest-neighbour x2 upsampling of NHWC `x` (PyTorch's nn.Upsample(scale_factor=2))."""
+  """Nearest-neighbour x2 upsampling of NHWC `x` (PyTorch's nn.Upsample(scale_factor=2)).
+
+  Its gradient adds each 2x2 block's four cotangents as strided slices. The
+  gradient of `jnp.repeat` is a reduce over the blocks, which XLA's CPU backend
+  fuses with the convolution before it into a YNNPACK op that runs on one
+  thread (CDNN's decoder: 200 ms for one 4x4 convolution's input gradient).
+  """
   return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def _upsample_nearest2x_forward(x):
+  return upsample_nearest2x(x), None
+
+
+def _upsample_nearest2x_backward(_, cotangent):
+  return (
+    cotangent[:, 0::2, 0::2]
+    + cotangent[:, 0::2, 1::2]
+    + cotangent[:, 1::2, 0::2]
+    + cotangent[:, 1::2, 1::2],
+  )
+
+
+upsample_nearest2x.defvjp(_upsample_nearest2x_forward, _upsample_nearest2x_backward)
 
 
 class UpConv(nn.Module):

@@ -45,6 +45,7 @@ from jaxseg.models.blocks import (
   check_input_size,
   conv_with_bias,
   rematerialized,
+  upsample_nearest2x,
 )
 from jaxseg.models.conv_lowering import max_pool
 
@@ -83,11 +84,6 @@ LAYERS = (
 )
 
 
-def upsample_nearest2x(x):
-  """2x2 nearest-neighbour upsampling of NHWC `x` (Lasagne's Upscale2DLayer, mode 'repeat')."""
-  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
-
-
 class CDNN(nn.Module):
   """CDNN-29 (Table I); see the module docstring for the layers and choices."""
 
@@ -105,7 +101,7 @@ class CDNN(nn.Module):
       if layer == "pool":
         x = max_pool(x, (2, 2), strides=(2, 2))
       elif layer == "ups":
-        x = upsample_nearest2x(x)
+        x = upsample_nearest2x(x)  # Lasagne's Upscale2DLayer, mode 'repeat'
       elif layer == "dropout":
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
       else:
