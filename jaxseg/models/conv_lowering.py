@@ -14,7 +14,9 @@ ResNet-50 step):
   XLA's CPU backend runs `dot` through its tuned GEMM, and the gradients of a
   dot are dots; as a convolution its weight gradient is a convolution whose
   "kernel" is the whole feature map, 3-7x slower on this project's ResNet
-  shapes, and 1x1 convolutions are most of a ResNet-50's FLOPs.
+  shapes, and 1x1 convolutions are most of a ResNet-50's FLOPs. The
+  gradients are stated as 2-D dots (`_pixel_matmul`): autodiff's version made
+  XLA copy the cotangent transposed, on one thread.
 - A transposed convolution whose kernel equals its stride (U-Net's 2x2/2
   upsampling) writes each input pixel's k x k output block independently: a
   matmul to k*k*out channels and a depth-to-space reshape. As a convolution
