@@ -254,12 +254,11 @@ class CpuConvLowering:
 def max_pool(x, window_shape, strides=None, padding="VALID"):
   """`flax.linen.max_pool` of NHWC `x`, whose gradient on CPU needs no select-and-scatter."""
   window_shape, strides = tuple(window_shape), tuple(strides or (1,) * len(window_shape))
-  if isinstance(padding, str):
-    padding = lax.padtype_to_pads(x.shape[1:3], window_shape, strides, padding)
-  padding = tuple(tuple(p) for p in padding)
   if jax.default_backend() != "cpu" or x.ndim != 4:
     return nn.max_pool(x, window_shape, strides=strides, padding=padding)
-  return _max_pool(x, window_shape, strides, padding)
+  if isinstance(padding, str):
+    padding = lax.padtype_to_pads(x.shape[1:3], window_shape, strides, padding)
+  return _max_pool(x, window_shape, strides, tuple(tuple(p) for p in padding))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
