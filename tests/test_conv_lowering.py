@@ -28,6 +28,10 @@ NHWC = ("NHWC", "HWIO", "NHWC")
     (5, 3, 1, ((2, 2), (1, 0)), (13, 11)),  # stride 3; the last rows unread
     (2, 2, 1, "VALID", (8, 7)),  # kernel = stride: each phase a 1x1
     (3, 1, 2, ((1, 3), (2, 2)), (8, 8)),  # paddings not multiples of the rate: lax
+    (3, 1, 6, ((6, 6), (6, 6)), (8, 8)),  # a quarter of the taps inside: tap matmuls
+    (3, 1, 5, ((5, 5), (3, 7)), (9, 12)),  # tap matmuls, uneven padding, two sizes
+    (3, 1, 18, "SAME", (8, 12)),  # only the centre tap reads the map
+    (3, 1, 9, ((0, 0), (0, 0)), (20, 20)),  # VALID: every tap inside, so lax
   ],
 )
 def test_matches_lax_values_and_gradients(kernel, stride, dilation, padding, size):
@@ -82,6 +86,15 @@ def test_rewrites_what_it_claims_to():
     w3,
   )
   assert "rhs_dilate = [4, 4]" in small_phases
+  # At rate 12 over 16x16 a quarter of the taps read the map: one matmul per tap.
+  far_rate = text(
+    lambda x, w: conv_lowering.conv_general_dilated(
+      x, w, (1, 1), ((12, 12), (12, 12)), None, (12, 12), NHWC
+    ),
+    x,
+    w3,
+  )
+  assert "convolution" not in far_rate and far_rate.count("dot_general") == 9
   # A strided convolution's input gradient: stride-1 convolutions, no dilated input.
   strided_input_gradient = text(
     jax.grad(

@@ -32,6 +32,19 @@ ResNet-50 step):
   convolution made CCA's training step 4x slower than lax's dilated one;
   measured per convolution, phases of 8 gain 10-25% and phases of 3-6 lose.
 
+- An atrous convolution whose rate is large against its map mostly reads its
+  zero padding: DeepLab's ASPP at rate 18 over a 32x32 map (cca's, at output
+  stride 8) finds an input pixel under 39% of its taps, and at rate 12 over
+  16x16 under 25%. Where at most `MAX_VALID_FRACTION` of the taps fall inside
+  the map, each tap is a matmul over just the input rectangle it reads,
+  placed into the output rows and columns it reaches (`_valid_tap_conv`):
+  no multiplications by padding, forward or backward. Per convolution
+  (2048 -> 256 channels, batch 8, forward + both gradients): rate 18 over
+  32x32 0.64x lax's time, rate 12 0.92x; over 16x16, rate 12 0.39x, rate 18
+  (only the centre tap left) 0.13x. A tap matmul costs about 1.6 times what
+  lax spends per useful FLOP, so denser convolutions (rate 6 over 32x32, 77%
+  inside) stay convolutions.
+
 - A strided convolution keeps lax's forward pass and kernel gradient, but its
   input gradient, which XLA lowers as an input-dilated convolution in its
   generic loop (2x slower on ResNet and ULFFN shapes), is taken through
@@ -57,6 +70,7 @@ from jax import lax
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 MIN_PHASE_SIZE = 8
+MAX_VALID_FRACTION = 0.6
 
 
 def _is_nhwc(dimension_numbers) -> bool:
@@ -117,6 +131,46 @@ def _space_to_batch_conv(lhs, rhs, padding, rate: int, precision):
   y = y.reshape(rate, rate, batch, out_h, out_w, features).transpose(2, 3, 0, 4, 1, 5)
   y = y.reshape(batch, out_h * rate, out_w * rate, features)
   return y[:, : out_h * rate - extra_h, : out_w * rate - extra_w]
+
+
+def _tap_spans(size: int, taps: int, rate: int, pad_before: int, out_size: int):
+  """Per tap along one axis of a stride-1 convolution: (first, end, offset).
+
+  Output row y reads input row y + offset, offset = tap * rate - pad_before; the
+  rows [first, end) are those that read inside the map rather than padding.
+  """
+  spans = []
+  for tap in range(taps):
+    offset = tap * rate - pad_before
+    spans.append((max(0, -offset), min(out_size, size - offset), offset))
+  return spans
+
+
+def _inside_fraction(spans, out_size: int) -> float:
+  """The share of one axis' (tap, output row) pairs that read inside the map."""
+  return sum(max(0, end - first) for first, end, _ in spans) / (len(spans) * out_size)
+
+
+def _valid_tap_conv(lhs, rhs, rows, cols, out_size, precision):
+  """A stride-1 convolution as one matmul per tap over the input it reads inside the map.
+
+  Every input pixel is read by some tap of some output, so at least one term exists.
+  """
+  out_h, out_w = out_size
+  zero = jnp.zeros((), lhs.dtype)
+  total = None
+  for a, (top, bottom, row_offset) in enumerate(rows):
+    for b, (left, right, col_offset) in enumerate(cols):
+      if top >= bottom or left >= right:
+        continue
+      read = lhs[:, top + row_offset : bottom + row_offset, left + col_offset : right + col_offset]
+      term = lax.pad(
+        _pixel_matmul(read, rhs[a, b], precision),
+        zero,
+        ((0, 0, 0), (top, out_h - bottom, 0), (left, out_w - right, 0), (0, 0, 0)),
+      )
+      total = term if total is None else total + term
+  return total
 
 
 def _phase_conv(lhs, rhs, strides, padding, precision):
@@ -215,6 +269,16 @@ def conv_general_dilated(
   padding = [tuple(p) for p in padding]
   if rhs.shape[:2] == (1, 1) and all(p == (0, 0) for p in padding):
     return _matmul_1x1(lhs, rhs, strides, precision)
+  if strides == (1, 1) and dilation != (1, 1):
+    out_h = lhs.shape[1] + sum(padding[0]) - (rhs.shape[0] - 1) * dilation[0]
+    out_w = lhs.shape[2] + sum(padding[1]) - (rhs.shape[1] - 1) * dilation[1]
+    rows = _tap_spans(lhs.shape[1], rhs.shape[0], dilation[0], padding[0][0], out_h)
+    cols = _tap_spans(lhs.shape[2], rhs.shape[1], dilation[1], padding[1][0], out_w)
+    if (
+      min(out_h, out_w) > 0
+      and _inside_fraction(rows, out_h) * _inside_fraction(cols, out_w) <= MAX_VALID_FRACTION
+    ):
+      return _valid_tap_conv(lhs, rhs, rows, cols, (out_h, out_w), precision)
   rate = dilation[0]
   if (
     rate > 1
