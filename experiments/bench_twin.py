@@ -1,7 +1,7 @@
 r"""jaxseg's backbones against their PyTorch twins: train and inference images/s, and the ratio.
 
   python -m experiments.bench_twin
-  python -m experiments.bench_twin --rows resnet50_os8 --steps 5 --threads 2
+  python -m experiments.bench_twin --rows resnet50_os8 --steps 3 --rounds 5 --threads 2
 
 Each row is one network built twice, at the same shapes and thread count: the
 backbone, a 1x1 convolution to one logit, bilinear upsampling back to the
@@ -11,9 +11,13 @@ pass in evaluation mode. The PyTorch side is torchvision's ResNet when
 torchvision imports, else `experiments.peer.twins.ResNetEncoder` (the same
 layout written out, for the CPU build of torch beside which PyPI's torchvision
 does not import); the table says which. The U-Net row compares with the
-PyTorch twin of `experiments.parity`. One process runs both sides back to
-back, so the ratio is measured on one machine in one state; run it on a quiet
-machine. Results: docs/benchmarks.md.
+PyTorch twin of `experiments.parity`. One process builds both sides and
+times them in alternating rounds (`--rounds`, each `--steps` steps of jaxseg
+then of PyTorch): this machine's speed drifts by several percent within
+minutes, and a ratio taken within a round sees the same drift on both
+sides. The table gives the median of the rounds' ratios and their range, and
+images/s from the median round; run it on a quiet machine. Results:
+docs/benchmarks.md.
 
 torch and torchvision are the `peer` extra (`pip install torch==2.14.1
 torchvision==0.29.1`, or any matching pair, then `pip install -e ".[peer]"`);
@@ -69,11 +73,15 @@ ROWS = {
 }
 
 _ROWS = flags.DEFINE_list("rows", list(ROWS), f"Rows to run, of {', '.join(ROWS)}.")
-_STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per side after two warm-up steps.")
+_STEPS = flags.DEFINE_integer("steps", 3, "Timed steps per side in each round.")
+_ROUNDS = flags.DEFINE_integer(
+  "rounds", 3, "Rounds of jaxseg's then PyTorch's timed steps (after two warm-up steps each)."
+)
 _THREADS = flags.DEFINE_integer(
   "threads", os.cpu_count(), "Threads for PyTorch (XLA's CPU backend uses every core)."
 )
 _LR, _MOMENTUM = 0.01, 0.9
+_PAUSE_S = 1.0
 
 
 def _import_torch():
@@ -87,14 +95,50 @@ def _import_torch():
   return torch
 
 
-def seconds_per_step(step: Callable[[], object], finish: Callable[[object], None], n: int):
-  for _ in range(2):  # compile / allocator warm-up
-    finish(step())
-  start = time.perf_counter()
-  for _ in range(n):
-    out = step()
-  finish(out)
-  return (time.perf_counter() - start) / n
+@dataclasses.dataclass(frozen=True)
+class TimedStep:
+  """One step to time: `run()` starts it, `finish(out)` waits until its result exists."""
+
+  run: Callable[[], object]
+  finish: Callable[[object], None]
+
+  def seconds(self, n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+      out = self.run()
+    self.finish(out)
+    return (time.perf_counter() - start) / n
+
+
+def interleaved_seconds(sides: dict[str, TimedStep], steps: int, rounds: int, pause_s: float = 0.0):
+  """Seconds per step of each side in each round: {side: [round 1, round 2, ...]}.
+
+  Every side is warmed up first (compilation, allocators); then each round
+  times `steps` steps of every side in turn, `pause_s` after the previous
+  side's last step: a framework's worker threads spin for a while after their
+  last task, and would take cores from the side timed next.
+  """
+  for side in sides.values():
+    for _ in range(2):
+      side.finish(side.run())
+  seconds = {name: [] for name in sides}
+  for _ in range(rounds):
+    for name, side in sides.items():
+      time.sleep(pause_s)
+      seconds[name].append(side.seconds(steps))
+  return seconds
+
+
+def compare(jax_seconds: list[float], torch_seconds: list[float], batch_size: int) -> str:
+  """A table cell: images/s of the median round each, the median ratio and its range."""
+  ratios = [t / j for j, t in zip(jax_seconds, torch_seconds, strict=True)]
+  cell = (
+    f"{batch_size / float(np.median(jax_seconds)):.2f} vs "
+    f"{batch_size / float(np.median(torch_seconds)):.2f} ({float(np.median(ratios)):.2f}x"
+  )
+  if len(ratios) > 1:
+    cell += f"; {min(ratios):.2f}-{max(ratios):.2f}"
+  return cell + ")"
 
 
 class JaxTwinNet(blocks.nn.Module):
@@ -113,8 +157,8 @@ class JaxTwinNet(blocks.nn.Module):
     return jax.image.resize(logits, (*images.shape[:3], 1), "bilinear")[..., 0]
 
 
-def time_jax(row: TwinRow, steps: int) -> tuple[float, float]:
-  """(train, inference) seconds per step of jaxseg's network."""
+def jax_steps(row: TwinRow) -> tuple[TimedStep, TimedStep]:
+  """jaxseg's network of `row`: its train step and its inference step."""
   model = JaxTwinNet(row.network, row.output_stride)
   rng = np.random.default_rng(0)
   shape = (row.batch_size, row.image_size, row.image_size, 3)
@@ -145,10 +189,10 @@ def time_jax(row: TwinRow, steps: int) -> tuple[float, float]:
     state = train_step(state, images, masks)
     return state
 
-  train_s = seconds_per_step(train, jax.block_until_ready, steps)
-  variables = {"params": state[0], "batch_stats": state[1]}
-  infer_s = seconds_per_step(lambda: infer(variables, images), jax.block_until_ready, steps)
-  return train_s, infer_s
+  return (
+    TimedStep(train, jax.block_until_ready),
+    TimedStep(lambda: infer(variables, images), jax.block_until_ready),
+  )
 
 
 def torch_network(torch, row: TwinRow) -> tuple[object, str]:
@@ -202,8 +246,8 @@ def torch_network(torch, row: TwinRow) -> tuple[object, str]:
   return TorchTwinNet(), source
 
 
-def time_torch(torch, row: TwinRow, steps: int) -> tuple[float, float, str]:
-  """(train, inference) seconds per step of the PyTorch network, and its source."""
+def torch_steps(torch, row: TwinRow) -> tuple[TimedStep, TimedStep, str]:
+  """PyTorch's network of `row`: its train step, its inference step, and its source."""
   from torch.nn import functional as F  # noqa: PLC0415
 
   torch.manual_seed(0)
@@ -214,22 +258,23 @@ def time_torch(torch, row: TwinRow, steps: int) -> tuple[float, float, str]:
   optimizer = torch.optim.SGD(model.parameters(), lr=_LR, momentum=_MOMENTUM)
 
   def train():
+    model.train()
     optimizer.zero_grad(set_to_none=True)
     loss = F.binary_cross_entropy_with_logits(model(images), masks)
     loss.backward()
     optimizer.step()
     return loss
 
-  model.train()
-  train_s = seconds_per_step(train, lambda out: out.item(), steps)
-  model.eval()
-
   def infer():
+    model.eval()
     with torch.inference_mode():
       return model(images)
 
-  infer_s = seconds_per_step(infer, lambda out: out.sum().item(), steps)
-  return train_s, infer_s, source
+  return (
+    TimedStep(train, lambda out: out.item()),
+    TimedStep(infer, lambda out: out.sum().item()),
+    source,
+  )
 
 
 def main(argv):
@@ -238,11 +283,15 @@ def main(argv):
   unknown = sorted(set(_ROWS.value) - set(ROWS))
   if unknown:
     raise UserError(f"Unknown --rows {', '.join(unknown)}; choose from {', '.join(ROWS)}.")
+  if _STEPS.value < 1 or _ROUNDS.value < 1:
+    raise UserError(
+      f"--steps and --rounds must be at least 1 (got {_STEPS.value}, {_ROUNDS.value})."
+    )
   torch.set_num_threads(_THREADS.value)
   print(
     f"jax {jax.__version__} on {jax.devices()[0].device_kind} x {jax.device_count()}, "
     f"torch {torch.__version__} ({torch.get_num_threads()} threads), float32, "
-    f"{_STEPS.value} timed steps per side"
+    f"{_ROUNDS.value} rounds of {_STEPS.value} timed steps per side"
   )
   print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')}")
   print()
@@ -250,13 +299,18 @@ def main(argv):
   print("|---|---|---|---|---|")
   for name in _ROWS.value:
     row = ROWS[name]
-    jax_train, jax_infer = time_jax(row, _STEPS.value)
-    torch_train, torch_infer, source = time_torch(torch, row, _STEPS.value)
+    jax_train, jax_infer = jax_steps(row)
+    torch_train, torch_infer, source = torch_steps(torch, row)
+    train = interleaved_seconds(
+      {"jax": jax_train, "torch": torch_train}, _STEPS.value, _ROUNDS.value, _PAUSE_S
+    )
+    infer = interleaved_seconds(
+      {"jax": jax_infer, "torch": torch_infer}, _STEPS.value, _ROUNDS.value, _PAUSE_S
+    )
     n = row.batch_size
     print(
-      f"| {row.label} | {n / jax_train:.2f} vs {n / torch_train:.2f} "
-      f"({torch_train / jax_train:.2f}x) | {n / jax_infer:.2f} vs {n / torch_infer:.2f} "
-      f"({torch_infer / jax_infer:.2f}x) | {source} |",
+      f"| {row.label} | {compare(train['jax'], train['torch'], n)} "
+      f"| {compare(infer['jax'], infer['torch'], n)} | {source} |",
       flush=True,
     )
 
