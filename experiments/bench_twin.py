@@ -27,8 +27,6 @@ without torch this tool says so and exits.
 import dataclasses
 import os
 import sys
-import time
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -36,7 +34,7 @@ import numpy as np
 import optax
 from absl import flags
 
-from experiments import cli
+from experiments import cli, interleaved_timing
 from jaxseg.errors import UserError
 from jaxseg.models import blocks
 from jaxseg.models.resnet import ResNet
@@ -95,52 +93,6 @@ def _import_torch():
   return torch
 
 
-@dataclasses.dataclass(frozen=True)
-class TimedStep:
-  """One step to time: `run()` starts it, `finish(out)` waits until its result exists."""
-
-  run: Callable[[], object]
-  finish: Callable[[object], None]
-
-  def seconds(self, n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-      out = self.run()
-    self.finish(out)
-    return (time.perf_counter() - start) / n
-
-
-def interleaved_seconds(sides: dict[str, TimedStep], steps: int, rounds: int, pause_s: float = 0.0):
-  """Seconds per step of each side in each round: {side: [round 1, round 2, ...]}.
-
-  Every side is warmed up first (compilation, allocators); then each round
-  times `steps` steps of every side in turn, `pause_s` after the previous
-  side's last step: a framework's worker threads spin for a while after their
-  last task, and would take cores from the side timed next.
-  """
-  for side in sides.values():
-    for _ in range(2):
-      side.finish(side.run())
-  seconds = {name: [] for name in sides}
-  for _ in range(rounds):
-    for name, side in sides.items():
-      time.sleep(pause_s)
-      seconds[name].append(side.seconds(steps))
-  return seconds
-
-
-def compare(jax_seconds: list[float], torch_seconds: list[float], batch_size: int) -> str:
-  """A table cell: images/s of the median round each, the median ratio and its range."""
-  ratios = [t / j for j, t in zip(jax_seconds, torch_seconds, strict=True)]
-  cell = (
-    f"{batch_size / float(np.median(jax_seconds)):.2f} vs "
-    f"{batch_size / float(np.median(torch_seconds)):.2f} ({float(np.median(ratios)):.2f}x"
-  )
-  if len(ratios) > 1:
-    cell += f"; {min(ratios):.2f}-{max(ratios):.2f}"
-  return cell + ")"
-
-
 class JaxTwinNet(blocks.nn.Module):
   """Backbone -> 1x1 convolution -> bilinear to the input size: the benchmark's network."""
 
@@ -157,7 +109,7 @@ class JaxTwinNet(blocks.nn.Module):
     return jax.image.resize(logits, (*images.shape[:3], 1), "bilinear")[..., 0]
 
 
-def jax_steps(row: TwinRow) -> tuple[TimedStep, TimedStep]:
+def jax_steps(row: TwinRow) -> tuple[interleaved_timing.TimedStep, interleaved_timing.TimedStep]:
   """jaxseg's network of `row`: its train step and its inference step."""
   model = JaxTwinNet(row.network, row.output_stride)
   rng = np.random.default_rng(0)
@@ -190,8 +142,8 @@ def jax_steps(row: TwinRow) -> tuple[TimedStep, TimedStep]:
     return state
 
   return (
-    TimedStep(train, jax.block_until_ready),
-    TimedStep(lambda: infer(variables, images), jax.block_until_ready),
+    interleaved_timing.TimedStep(train, jax.block_until_ready),
+    interleaved_timing.TimedStep(lambda: infer(variables, images), jax.block_until_ready),
   )
 
 
@@ -246,7 +198,9 @@ def torch_network(torch, row: TwinRow) -> tuple[object, str]:
   return TorchTwinNet(), source
 
 
-def torch_steps(torch, row: TwinRow) -> tuple[TimedStep, TimedStep, str]:
+def torch_steps(
+  torch, row: TwinRow
+) -> tuple[interleaved_timing.TimedStep, interleaved_timing.TimedStep, str]:
   """PyTorch's network of `row`: its train step, its inference step, and its source."""
   from torch.nn import functional as F  # noqa: PLC0415
 
@@ -271,8 +225,8 @@ def torch_steps(torch, row: TwinRow) -> tuple[TimedStep, TimedStep, str]:
       return model(images)
 
   return (
-    TimedStep(train, lambda out: out.item()),
-    TimedStep(infer, lambda out: out.sum().item()),
+    interleaved_timing.TimedStep(train, lambda out: out.item()),
+    interleaved_timing.TimedStep(infer, lambda out: out.sum().item()),
     source,
   )
 
@@ -301,16 +255,16 @@ def main(argv):
     row = ROWS[name]
     jax_train, jax_infer = jax_steps(row)
     torch_train, torch_infer, source = torch_steps(torch, row)
-    train = interleaved_seconds(
+    train = interleaved_timing.interleaved_seconds(
       {"jax": jax_train, "torch": torch_train}, _STEPS.value, _ROUNDS.value, _PAUSE_S
     )
-    infer = interleaved_seconds(
+    infer = interleaved_timing.interleaved_seconds(
       {"jax": jax_infer, "torch": torch_infer}, _STEPS.value, _ROUNDS.value, _PAUSE_S
     )
     n = row.batch_size
     print(
-      f"| {row.label} | {compare(train['jax'], train['torch'], n)} "
-      f"| {compare(infer['jax'], infer['torch'], n)} | {source} |",
+      f"| {row.label} | {interleaved_timing.compare(train['jax'], train['torch'], n)} "
+      f"| {interleaved_timing.compare(infer['jax'], infer['torch'], n)} | {source} |",
       flush=True,
     )
 

@@ -34,9 +34,9 @@ ResNet-50 step):
 
 - An atrous convolution whose rate is large against its map mostly reads its
   zero padding: DeepLab's ASPP at rate 18 over a 32x32 map (cca's, at output
-  stride 8) finds an input pixel under 39% of its taps, and at rate 12 over
-  16x16 under 25%. Where at most `MAX_VALID_FRACTION` of the taps fall inside
-  the map, each tap is a matmul over just the input rectangle it reads,
+  stride 8) reads the map in 39% of its (output, tap) pairs, and at rate 12
+  over 16x16 in 25%. Where at most `MAX_VALID_FRACTION` of the pairs fall
+  inside the map, each tap is a matmul over just the input rectangle it reads,
   placed into the output rows and columns it reaches (`_valid_tap_conv`):
   no multiplications by padding, forward or backward. Per convolution
   (2048 -> 256 channels, batch 8, forward + both gradients): rate 18 over
