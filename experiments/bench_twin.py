@@ -34,7 +34,7 @@ import numpy as np
 import optax
 from absl import flags
 
-from experiments import cli, interleaved_timing
+from experiments import cli, interleaved_timing, peer
 from jaxseg.errors import UserError
 from jaxseg.models import blocks
 from jaxseg.models.resnet import ResNet
@@ -79,18 +79,6 @@ _THREADS = flags.DEFINE_integer(
   "threads", os.cpu_count(), "Threads for PyTorch (XLA's CPU backend uses every core)."
 )
 _LR, _MOMENTUM = 0.01, 0.9
-_PAUSE_S = 1.0
-
-
-def _import_torch():
-  try:
-    import torch  # noqa: PLC0415  (an optional extra)
-  except ImportError:
-    raise UserError(
-      "The twin benchmark needs PyTorch: pip install torch==2.14.1 torchvision==0.29.1 "
-      '(or any matching pair), then pip install -e ".[peer]".'
-    ) from None
-  return torch
 
 
 class JaxTwinNet(blocks.nn.Module):
@@ -233,7 +221,7 @@ def torch_steps(
 
 def main(argv):
   del argv
-  torch = _import_torch()
+  torch = peer.import_torch("The twin benchmark")
   unknown = sorted(set(_ROWS.value) - set(ROWS))
   if unknown:
     raise UserError(f"Unknown --rows {', '.join(unknown)}; choose from {', '.join(ROWS)}.")
@@ -256,10 +244,16 @@ def main(argv):
     jax_train, jax_infer = jax_steps(row)
     torch_train, torch_infer, source = torch_steps(torch, row)
     train = interleaved_timing.interleaved_seconds(
-      {"jax": jax_train, "torch": torch_train}, _STEPS.value, _ROUNDS.value, _PAUSE_S
+      {"jax": jax_train, "torch": torch_train},
+      _STEPS.value,
+      _ROUNDS.value,
+      interleaved_timing.SIDE_PAUSE_S,
     )
     infer = interleaved_timing.interleaved_seconds(
-      {"jax": jax_infer, "torch": torch_infer}, _STEPS.value, _ROUNDS.value, _PAUSE_S
+      {"jax": jax_infer, "torch": torch_infer},
+      _STEPS.value,
+      _ROUNDS.value,
+      interleaved_timing.SIDE_PAUSE_S,
     )
     n = row.batch_size
     print(

@@ -11,6 +11,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+# A framework's worker threads spin for a while after their last task and take
+# cores from the other framework's ops timed right after: wait this long between sides.
+SIDE_PAUSE_S = 1.0
+
 
 @dataclasses.dataclass(frozen=True)
 class TimedStep:

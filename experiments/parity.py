@@ -26,7 +26,7 @@ import os
 import numpy as np
 from absl import app, flags
 
-from experiments import cli
+from experiments import cli, peer
 from jaxseg import atomic_files
 from jaxseg.config_overrides import derive_config
 from jaxseg.errors import ConfigError, UserError
@@ -45,10 +45,6 @@ _LOCKSTEP = flags.DEFINE_integer(
 flags.mark_flag_as_required("workdir")
 
 METRICS = ("JA", "DI")
-PEER_INSTALL = (
-  "pip install torch==2.14.1 torchvision==0.29.1 (or any matching pair), "
-  'then pip install -e ".[peer]"'
-)
 
 
 def event_losses(run_dir: str) -> list[float]:
@@ -173,7 +169,7 @@ def _exit_unless_twin_exists(config) -> None:
   try:
     import torch  # noqa: F401, PLC0415
   except ImportError:
-    raise UserError(f"the PyTorch twin needs torch; install it with {PEER_INSTALL}") from None
+    raise UserError(f"the PyTorch twin needs torch; install it with {peer.INSTALL}") from None
   from experiments.peer import train as peer_train  # noqa: PLC0415
   from experiments.peer import twins  # noqa: PLC0415
 
