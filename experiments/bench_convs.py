@@ -5,8 +5,9 @@ r"""Every convolution of a config's network timed alone: jaxseg's lowering again
 
 Traces the network's forward pass once (no computation) to record each
 convolution it makes: input shape, kernel, strides, padding, dilation. Then it
-times each distinct one at the config's batch and input size, float32: the
-forward pass, the input gradient and the kernel gradient, through
+times each distinct one at the config's batch and input size (the whole batch
+where the config accumulates micro-batches), in float32 whatever the config's
+dtype: the forward pass, the input gradient and the kernel gradient, through
 `jaxseg.models.conv_lowering` (what the model runs) and through PyTorch
 (`conv2d` and `convolution_backward`, oneDNN on a CPU), the fastest of
 `--repeats` calls after a warm-up, a second's pause between the sides (each
