@@ -1,4 +1,4 @@
-"""Timing two programs against each other in alternating rounds (`experiments.bench_twin`).
+"""Timing jaxseg against PyTorch: alternating rounds (`bench_twin`), the pause (`bench_convs`).
 
 A shared machine's speed drifts within minutes; a ratio of two sides timed
 within the same round sees the same drift on both. Kept apart from the

@@ -29,7 +29,7 @@ from absl import app, flags
 from experiments import cli, peer
 from jaxseg import atomic_files
 from jaxseg.config_overrides import derive_config
-from jaxseg.errors import ConfigError, UserError
+from jaxseg.errors import ConfigError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where both frameworks' runs and the report go.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each framework trains once per seed.")
@@ -166,10 +166,7 @@ def report(config_name: str, seeds, summary: dict, curves: list[dict], peer_init
 
 def _exit_unless_twin_exists(config) -> None:
   """Before any training: torch is installed and the config has a twin and a supported recipe."""
-  try:
-    import torch  # noqa: F401, PLC0415
-  except ImportError:
-    raise UserError(f"the PyTorch twin needs torch; install it with {peer.INSTALL}") from None
+  peer.import_torch("The PyTorch twin")
   from experiments.peer import train as peer_train  # noqa: PLC0415
   from experiments.peer import twins  # noqa: PLC0415
 

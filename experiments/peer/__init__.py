@@ -6,7 +6,7 @@ this file does not, so a tool can say how to install it instead of failing.
 
 from jaxseg.errors import UserError
 
-INSTALL = (
+_INSTALL = (
   "pip install torch==2.14.1 torchvision==0.29.1 (or any matching pair), "
   'then pip install -e ".[peer]"'
 )
@@ -17,5 +17,5 @@ def import_torch(needed_by: str):
   try:
     import torch  # noqa: PLC0415  (an optional extra)
   except ImportError:
-    raise UserError(f"{needed_by} needs PyTorch: {INSTALL}.") from None
+    raise UserError(f"{needed_by} needs PyTorch: {_INSTALL}.") from None
   return torch
