@@ -21,6 +21,8 @@ TORCHVISION_STAGE_BLOCKS = {
   50: (3, 4, 6, 3),
   101: (3, 4, 23, 3),
 }
+# What a torchvision BatchNorm keeps besides its parameters (weight and bias).
+BATCH_NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 def count_parameters(tree) -> int:
@@ -166,13 +168,20 @@ def torchvision_shapes(depth: int, width: int = 64) -> dict[str, tuple[int, ...]
   return shapes
 
 
-def synthetic_torchvision_state_dict(
-  depth: int, width: int = 64, seed: int = 0
+def torchvision_parameter_count(shapes: dict[str, tuple[int, ...]]) -> int:
+  """Parameters of a torchvision state dict's `shapes`: its BatchNorm buffers left out."""
+  return sum(
+    int(np.prod(shape)) for key, shape in shapes.items() if not key.endswith(BATCH_NORM_BUFFERS)
+  )
+
+
+def synthetic_state_dict(
+  shapes: dict[str, tuple[int, ...]], seed: int = 0
 ) -> dict[str, np.ndarray]:
-  """A random state dict with torchvision's resnet{depth} keys and shapes."""
+  """A random torchvision state dict with `shapes`: positive running variances, int64 counters."""
   rng = np.random.default_rng(seed)
   state = {}
-  for key, shape in torchvision_shapes(depth, width).items():
+  for key, shape in shapes.items():
     if key.endswith("num_batches_tracked"):
       state[key] = np.asarray(7, dtype=np.int64)
     elif key.endswith("running_var"):
@@ -180,3 +189,10 @@ def synthetic_torchvision_state_dict(
     else:
       state[key] = rng.standard_normal(shape).astype(np.float32)
   return state
+
+
+def synthetic_torchvision_state_dict(
+  depth: int, width: int = 64, seed: int = 0
+) -> dict[str, np.ndarray]:
+  """A random state dict with torchvision's resnet{depth} keys and shapes."""
+  return synthetic_state_dict(torchvision_shapes(depth, width), seed)

@@ -13,8 +13,6 @@ from tests.model_testing import (
   numpy_variables,
 )
 
-TINY = {"resnet_depth": 18, "resnet_width": 4, "width": 8}
-
 
 def _naive_attention(features: np.ndarray) -> np.ndarray:
   batch, height, width, channels = features.shape
@@ -66,7 +64,9 @@ def test_cgl_gates_the_context_into_the_affinity_input():
 
 
 def _switches(use_cca, use_cgl, aux_head):
-  return create_model("cca", **TINY, use_cca=use_cca, use_cgl=use_cgl, aux_head=aux_head)
+  return create_model(
+    "cca", **cca.CCANet.smoke_fields, use_cca=use_cca, use_cgl=use_cgl, aux_head=aux_head
+  )
 
 
 def test_each_table7_switch_removes_exactly_its_part():
@@ -83,7 +83,7 @@ def test_each_table7_switch_removes_exactly_its_part():
   assert set(params["cca"]) == set(params["baseline"]) | {"cca"}
   assert set(params["cca_cgl"]) == set(params["cca"]) | {"cgl"}
   assert set(params["full"]) == set(params["cca_cgl"]) | {"aux_head"}
-  width = TINY["width"]
+  width = cca.CCANet.smoke_fields["width"]
   # The decoder's 3x3 conv sees concat(fG, CGL out) once CCA exists.
   decoder = lambda name: count_parameters(params[name]["decoder"])
   assert decoder("cca") - decoder("baseline") == 9 * width * width

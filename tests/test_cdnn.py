@@ -13,8 +13,6 @@ from tests.model_testing import (
   numpy_variables,
 )
 
-TINY = {"base_width": 2}  # widths 2..64: a fast forward pass on CPU
-
 # Table I: (layer, kernel, output features) at the paper's size.
 TABLE_I = [
   ("conv_1_1", 3, 16),
@@ -75,16 +73,16 @@ def test_layers_match_table_i():
 
 def test_input_size_must_divide_by_16():
   with pytest.raises(ValueError, match="divisible by 16"):
-    abstract_params(CDNN(**TINY), 40, 32, channels=7)
+    abstract_params(CDNN(**CDNN.smoke_fields), 40, 32, channels=7)
 
 
 def test_dropout_only_in_train_mode():
-  model = CDNN(**TINY)
+  model = CDNN(**CDNN.smoke_fields)
   shape = (2, 32, 32, 3)
   images = jnp.asarray(np.random.default_rng(1).uniform(size=shape), jnp.float32)
   variables = numpy_variables(model, images, train=False)
 
-  no_dropout = CDNN(**TINY, dropout_rate=0.0)
+  no_dropout = CDNN(**CDNN.smoke_fields, dropout_rate=0.0)
 
   @jax.jit
   def forward(key_a, key_b):

@@ -17,6 +17,7 @@ from jaxseg.models.resnet import ResNet, resolve_stage_dilations
 from tests.model_testing import (
   count_parameters,
   synthetic_torchvision_state_dict,
+  torchvision_parameter_count,
   torchvision_shapes,
 )
 
@@ -108,13 +109,8 @@ def test_first_block_of_dilated_stage_uses_previous_dilation():
 )
 def test_parameter_counts_match_torchvision(depth, torchvision_total, fc):
   expected = torchvision_total - fc
-  synthetic = torchvision_shapes(depth)
-  counted = sum(
-    int(np.prod(shape))
-    for key, shape in synthetic.items()
-    if not key.endswith(("running_mean", "running_var", "num_batches_tracked"))
-  )
-  assert counted == torchvision_total  # The synthetic layout is torchvision's.
+  # The synthetic layout is torchvision's.
+  assert torchvision_parameter_count(torchvision_shapes(depth)) == torchvision_total
   _, variables = _init_shapes(ResNet(depth=depth), size=32)
   assert count_parameters(variables["params"]) == expected
   _, dilated = _init_shapes(ResNet(depth=depth, output_stride=8), size=32)

@@ -16,7 +16,12 @@ from jaxseg.models.fcn8s import FCN8s
 from jaxseg.models.pretrained import load_pretrained_backbone
 from jaxseg.models.segnet import SegNet
 from jaxseg.models.vgg import VGG, max_pool_2x2_argmax, max_unpool_2x2
-from tests.model_testing import abstract_model_variables, count_parameters
+from tests.model_testing import (
+  abstract_model_variables,
+  count_parameters,
+  synthetic_state_dict,
+  torchvision_parameter_count,
+)
 
 # torchvision's cfg "D" written out (not imported), so the synthetic state dicts
 # check the model against torchvision's layout rather than against itself.
@@ -51,16 +56,7 @@ def torchvision_vgg_shapes(batch_norm: bool, width: int = 64, fc: int = 4096):
 
 
 def synthetic_vgg_state_dict(batch_norm: bool, width: int = 64, fc: int = 4096, seed: int = 0):
-  rng = np.random.default_rng(seed)
-  state = {}
-  for key, shape in torchvision_vgg_shapes(batch_norm, width, fc).items():
-    if key.endswith("num_batches_tracked"):
-      state[key] = np.asarray(7, dtype=np.int64)
-    elif key.endswith("running_var"):
-      state[key] = rng.uniform(0.5, 1.5, shape).astype(np.float32)
-    else:
-      state[key] = rng.standard_normal(shape).astype(np.float32)
-  return state
+  return synthetic_state_dict(torchvision_vgg_shapes(batch_norm, width, fc), seed)
 
 
 def test_feature_sizes():
@@ -83,12 +79,8 @@ def test_feature_sizes():
 )
 def test_parameter_counts_match_torchvision(batch_norm, torchvision_total):
   shapes = torchvision_vgg_shapes(batch_norm)
-  counted = sum(
-    int(np.prod(shape))
-    for key, shape in shapes.items()
-    if not key.endswith(("running_mean", "running_var", "num_batches_tracked"))
-  )
-  assert counted == torchvision_total  # The synthetic layout is torchvision's.
+  # The synthetic layout is torchvision's.
+  assert torchvision_parameter_count(shapes) == torchvision_total
   classifier = sum(int(np.prod(s)) for k, s in shapes.items() if k.startswith("classifier."))
   last_layer = 1000 * 4096 + 1000
   with_fc = abstract_model_variables(VGG(batch_norm=batch_norm, fc_width=4096))

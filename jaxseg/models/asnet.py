@@ -64,6 +64,7 @@ import jax.numpy as jnp
 
 from jaxseg.errors import ConfigError
 from jaxseg.models import conv_lowering
+from jaxseg.models.base import SegmentationModel
 from jaxseg.models.blocks import (
   ConvBNReLU,
   Dtype,
@@ -73,7 +74,7 @@ from jaxseg.models.blocks import (
   rematerialized,
   upsample_bilinear2x,
 )
-from jaxseg.models.resnet import BasicBlock, ResNet, kaiming_fan_out
+from jaxseg.models.resnet import BasicBlock, kaiming_fan_out, resnet_backbone
 
 TOTAL_STRIDE = 32
 HEAD_WIDTH = 32  # at resnet_width 64
@@ -187,7 +188,7 @@ class DecoderLevel(nn.Module):
     return nn.relu(x + skip.astype(self.dtype))
 
 
-class ASNet(nn.Module):
+class ASNet(SegmentationModel):
   """Adaptive scale network; see the module docstring for the Table 2 switches.
 
   Attributes:
@@ -209,9 +210,8 @@ class ASNet(nn.Module):
   scale_aware_fusion: bool = True
   share_sam_weights: bool = False
   decoder_extra_blocks: int = 0
-  dtype: Dtype = jnp.float32
-  # blocks.REMAT_POLICIES name, applied per block (config.remat).
-  remat: str = "none"
+
+  smoke_fields = {"resnet_width": 4}
 
   @nn.compact
   def __call__(self, images, train: bool = False):
@@ -219,13 +219,7 @@ class ASNet(nn.Module):
     if self.decoder_extra_blocks < 0:
       raise ConfigError(f"decoder_extra_blocks must be >= 0; got {self.decoder_extra_blocks}.")
     images = images.astype(self.dtype)
-    features = ResNet(
-      depth=self.resnet_depth,
-      base_width=self.resnet_width,
-      dtype=self.dtype,
-      remat=self.remat,
-      name="backbone",
-    )(images, train)
+    features = resnet_backbone(self)(images, train)
     x = features["layer4"]
     if self.use_asm:
       x = AdaptiveScaleModule(

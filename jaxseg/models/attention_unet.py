@@ -32,6 +32,7 @@ coefficients bilinearly, add a 1x1 conv-BN after the gating, and upsample with t
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxseg.models.base import SegmentationModel
 from jaxseg.models.blocks import (
   Conv,
   DoubleConv,
@@ -67,18 +68,15 @@ class AttentionGate(nn.Module):
     return x * psi
 
 
-class AttentionUNet(nn.Module):
+class AttentionUNet(SegmentationModel):
   """Attention U-Net (2D); `base_width` channels at the top level (64 in the reference)."""
 
   base_width: int = 64
   num_classes: int = 1
-  dtype: Dtype = jnp.float32
-  # blocks.REMAT_POLICIES name, applied per block (config.remat).
-  remat: str = "none"
 
-  @property
-  def stride(self) -> int:
-    return 2**DEPTH
+  smoke_fields = {"base_width": 4}
+
+  stride = 2**DEPTH
 
   @nn.compact
   def __call__(self, images, train: bool = False):

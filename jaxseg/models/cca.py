@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxseg.errors import ConfigError
+from jaxseg.models.base import SegmentationModel
 from jaxseg.models.blocks import (
   ASPP,
   ConvBNReLU,
@@ -40,7 +41,7 @@ from jaxseg.models.blocks import (
   rematerialized,
   resize_to,
 )
-from jaxseg.models.resnet import ResNet
+from jaxseg.models.resnet import resnet_backbone
 
 CONTEXT_WIDTH = 256
 
@@ -114,7 +115,7 @@ class ContextGuidedLocalAffinity(nn.Module):
     return position_attention(local, self.query_chunk) + aspp_features
 
 
-class CCANet(nn.Module):
+class CCANet(SegmentationModel):
   """Cascaded context enhancement network; see the module docstring for the switches."""
 
   resnet_depth: int = 50
@@ -127,23 +128,15 @@ class CCANet(nn.Module):
   use_cgl: bool = True
   aux_head: bool = True
   attention_query_chunk: int = 0
-  dtype: Dtype = jnp.float32
-  # blocks.REMAT_POLICIES name, applied per block (config.remat).
-  remat: str = "none"
+
+  smoke_fields = {"resnet_depth": 18, "resnet_width": 4, "width": 8}
 
   @nn.compact
   def __call__(self, images, train: bool = False):
     height, width = check_input_size(images, 8, "CCANet")
     images = images.astype(self.dtype)
-    features = ResNet(
-      depth=self.resnet_depth,
-      base_width=self.resnet_width,
-      output_stride=8,
-      layer_dilations=(1, 1, *self.layer_dilations),
-      dtype=self.dtype,
-      remat=self.remat,
-      name="backbone",
-    )(images, train)
+    backbone = resnet_backbone(self, output_stride=8, layer_dilations=(1, 1, *self.layer_dilations))
+    features = backbone(images, train)
     levels = [features[f"layer{i}"] for i in range(1, 5)]  # f1..f4 at 1/4, 1/8, 1/8, 1/8
     aspp = rematerialized(ASPP, self.remat)(
       atrous_rates=self.aspp_rates,

@@ -39,9 +39,9 @@ Choices beyond the paper (why: docs/papers.md, "cdnn (paper 003)"):
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxseg.models.base import SegmentationModel
 from jaxseg.models.blocks import (
   ConvBNReLU,
-  Dtype,
   check_input_size,
   conv_with_bias,
   rematerialized,
@@ -84,14 +84,13 @@ LAYERS = (
 )
 
 
-class CDNN(nn.Module):
+class CDNN(SegmentationModel):
   """CDNN-29 (Table I); see the module docstring for the layers and choices."""
 
   base_width: int = 16
   dropout_rate: float = 0.5
-  dtype: Dtype = jnp.float32
-  # blocks.REMAT_POLICIES name, applied per block (config.remat).
-  remat: str = "none"
+
+  smoke_fields = {"base_width": 2}
 
   @nn.compact
   def __call__(self, images, train: bool = False):

@@ -42,6 +42,7 @@ What we changed:
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxseg.models.base import SegmentationModel
 from jaxseg.models.blocks import (
   Conv,
   ConvBNReLU,
@@ -54,7 +55,7 @@ from jaxseg.models.blocks import (
   resize_to,
 )
 from jaxseg.models.conv_lowering import max_pool
-from jaxseg.models.resnet import ResNet
+from jaxseg.models.resnet import resnet_backbone
 
 RMP_POOL_SIZES = (2, 3, 5, 6)
 
@@ -130,7 +131,7 @@ class DecoderBlock(nn.Module):
     return ConvBNReLU(self.features, (1, 1), dtype=self.dtype, name="conv3")(x, train)
 
 
-class CENet(nn.Module):
+class CENet(SegmentationModel):
   """CE-Net: ResNet encoder, DAC + RMP context encoder, additive-skip decoder."""
 
   resnet_depth: int = 34
@@ -138,20 +139,13 @@ class CENet(nn.Module):
   # Channels of the head's transposed conv and 3x3 conv (the reference's 32).
   head_width: int = 32
   num_classes: int = 1
-  dtype: Dtype = jnp.float32
-  # blocks.REMAT_POLICIES name, applied per block (config.remat).
-  remat: str = "none"
+
+  smoke_fields = {"resnet_depth": 18, "resnet_width": 4, "head_width": 4}
 
   @nn.compact
   def __call__(self, images, train: bool = False):
     check_input_size(images, 32, "CENet")
-    backbone = ResNet(
-      depth=self.resnet_depth,
-      base_width=self.resnet_width,
-      dtype=self.dtype,
-      remat=self.remat,
-      name="backbone",
-    )
+    backbone = resnet_backbone(self)
     features = backbone(images.astype(self.dtype), train)
     channels = backbone.feature_channels
 

@@ -36,6 +36,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxseg.errors import ConfigError
+from jaxseg.models.base import SegmentationModel
 from jaxseg.models.blocks import (
   ASPP,
   ConvBNReLU,
@@ -45,7 +46,7 @@ from jaxseg.models.blocks import (
   rematerialized,
   resize_to,
 )
-from jaxseg.models.resnet import ResNet
+from jaxseg.models.resnet import resnet_backbone
 
 # ASPP atrous rates of the paper (and both ports) per output stride.
 ASPP_RATES = {16: (6, 12, 18), 8: (12, 24, 36)}
@@ -70,7 +71,7 @@ class DeepLabV3PlusDecoder(nn.Module):
     return x
 
 
-class DeepLabV3Plus(nn.Module):
+class DeepLabV3Plus(SegmentationModel):
   """DeepLabv3+ with a torchvision-layout ResNet encoder; see the module docstring."""
 
   resnet_depth: int = 50
@@ -81,9 +82,8 @@ class DeepLabV3Plus(nn.Module):
   low_level_width: int = 48
   aspp_dropout_rate: float = 0.1
   num_classes: int = 1
-  dtype: Dtype = jnp.float32
-  # blocks.REMAT_POLICIES name, applied per block (config.remat).
-  remat: str = "none"
+
+  smoke_fields = {"resnet_depth": 18, "resnet_width": 4, "width": 8, "low_level_width": 4}
 
   @nn.compact
   def __call__(self, images, train: bool = False):
@@ -95,14 +95,8 @@ class DeepLabV3Plus(nn.Module):
     height, width = check_input_size(
       images, self.output_stride, f"DeepLabV3Plus at output stride {self.output_stride}"
     )
-    features = ResNet(
-      depth=self.resnet_depth,
-      base_width=self.resnet_width,
-      output_stride=self.output_stride,
-      dtype=self.dtype,
-      remat=self.remat,
-      name="backbone",
-    )(images.astype(self.dtype), train)
+    backbone = resnet_backbone(self, output_stride=self.output_stride)
+    features = backbone(images.astype(self.dtype), train)
     aspp = rematerialized(ASPP, self.remat)(
       features=self.width,
       projection_features=self.width,

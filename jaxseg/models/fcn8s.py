@@ -38,7 +38,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from jaxseg.models.blocks import Conv, ConvTranspose, Dtype, check_input_size
+from jaxseg.models.base import SegmentationModel
+from jaxseg.models.blocks import Conv, ConvTranspose, check_input_size
 from jaxseg.models.vgg import VGG
 
 
@@ -59,16 +60,18 @@ def bilinear_upsampling_init(key, shape, dtype=jnp.float32):
   return jnp.asarray(kernel, dtype)
 
 
-class FCN8s(nn.Module):
-  """FCN-8s on VGG-16-BN; `base_width` (64) and `fc_width` (4096) are the paper's sizes."""
+class FCN8s(SegmentationModel):
+  """FCN-8s on VGG-16-BN; `base_width` (64) and `fc_width` (4096) are the paper's sizes.
+
+  `remat` rematerialises each encoder stage.
+  """
 
   base_width: int = 64
   fc_width: int = 4096
   dropout_rate: float = 0.5
   num_classes: int = 1
-  dtype: Dtype = jnp.float32
-  # blocks.REMAT_POLICIES name, applied per encoder stage (config.remat).
-  remat: str = "none"
+
+  smoke_fields = {"base_width": 4, "fc_width": 32}
 
   stride = 32
 

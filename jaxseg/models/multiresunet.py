@@ -39,6 +39,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxseg.errors import ConfigError
+from jaxseg.models.base import SegmentationModel
 from jaxseg.models.blocks import (
   BN_EPSILON,
   BN_MOMENTUM,
@@ -132,19 +133,16 @@ class ResPath(nn.Module):
     return x
 
 
-class MultiResUNet(nn.Module):
+class MultiResUNet(SegmentationModel):
   """MultiResUNet; `base_width` is the top level's U (32 in the paper), widths double per level."""
 
   base_width: int = 32
   alpha: float = ALPHA
   num_classes: int = 1
-  dtype: Dtype = jnp.float32
-  # blocks.REMAT_POLICIES name, applied per block (config.remat).
-  remat: str = "none"
 
-  @property
-  def stride(self) -> int:
-    return 2**DEPTH
+  smoke_fields = {"base_width": 4}
+
+  stride = 2**DEPTH
 
   @nn.compact
   def __call__(self, images, train: bool = False):

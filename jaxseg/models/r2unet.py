@@ -27,6 +27,7 @@ the same weights. 'SAME' padding as the reference's padding=1.
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxseg.models.base import SegmentationModel
 from jaxseg.models.blocks import (
   ConvBNReLU,
   Dtype,
@@ -72,19 +73,16 @@ class RRCNNBlock(nn.Module):
     return x + y
 
 
-class R2UNet(nn.Module):
+class R2UNet(SegmentationModel):
   """R2U-Net; `base_width` channels (64 in the reference); t is `recurrent_steps`."""
 
   base_width: int = 64
   recurrent_steps: int = 2
   num_classes: int = 1
-  dtype: Dtype = jnp.float32
-  # blocks.REMAT_POLICIES name, applied per block (config.remat).
-  remat: str = "none"
 
-  @property
-  def stride(self) -> int:
-    return 2**DEPTH
+  smoke_fields = {"base_width": 4}
+
+  stride = 2**DEPTH
 
   @nn.compact
   def __call__(self, images, train: bool = False):

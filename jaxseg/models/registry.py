@@ -1,7 +1,9 @@
 """Model registry: config names -> flax modules, the contract they follow, the output helper.
 
-The contract every model in `MODELS` follows (tests/test_models.py checks it
-for each registered name at a small test configuration):
+Every model in `MODELS` subclasses `blocks.SegmentationModel`, which holds the
+fields they share (`dtype`, `remat`) and declares `smoke_fields`, the model's
+tiny size. tests/test_models.py checks the contract for each registered name,
+built as its `experiments/configs/<name>_synthetic.py` smoke variant builds it:
 
 - Input: `images`, float NHWC [B, H, W, C]. C is free (the first layer is
   built from it: 3 for RGB, 7 for cdnn's RGB+HSV+L). H and W must be
@@ -14,6 +16,8 @@ for each registered name at a small test configuration):
   `rngs={"dropout": key}`).
 - `dtype` field: the computation dtype (float32 or bfloat16). Parameters and
   BatchNorm statistics are float32 whatever `dtype` is, and so are outputs.
+- `remat` field: a `blocks.REMAT_POLICIES` name; the model rematerialises its
+  blocks with it and keeps the same parameter names and shapes.
 - Output: a dict. "logits" is float32 at the input resolution, [B, H, W, 1]
   (sigmoid) or [B, H, W, 2] (softmax: ulffn, or unet with num_classes=2);
   `foreground_probability` maps either to the foreground probability.
@@ -22,17 +26,17 @@ for each registered name at a small test configuration):
   config's `aux_loss_weight`. Nothing else is returned.
 - Pretrained weights: a model with an ImageNet encoder builds it as its
   submodule named "backbone", the subtree `pretrained.load_pretrained_backbone`
-  fills by default: `resnet.ResNet` (asnet, cca, cenet, deeplabv3plus; sized
-  by the `resnet_depth` and `resnet_width` fields) or `vgg.VGG` (segnet,
-  fcn8s).
+  fills by default: `resnet.ResNet` (asnet, cca, cenet, deeplabv3plus build it
+  with `resnet.resnet_backbone`, sized by their `resnet_depth` and
+  `resnet_width` fields) or `vgg.VGG` (segnet, fcn8s).
 """
 
-import flax.linen as nn
 import jax
 
 from jaxseg.errors import ConfigError
 from jaxseg.models.asnet import ASNet
 from jaxseg.models.attention_unet import AttentionUNet
+from jaxseg.models.base import SegmentationModel
 from jaxseg.models.cca import CCANet
 from jaxseg.models.cdnn import CDNN
 from jaxseg.models.cenet import CENet
@@ -45,7 +49,7 @@ from jaxseg.models.segnet import SegNet
 from jaxseg.models.ulffn import ULFFN
 from jaxseg.models.unet import UNet
 
-MODELS: dict[str, type[nn.Module]] = {
+MODELS: dict[str, type[SegmentationModel]] = {
   "asnet": ASNet,
   "attention_unet": AttentionUNet,
   "cca": CCANet,
@@ -62,11 +66,16 @@ MODELS: dict[str, type[nn.Module]] = {
 }
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
-  """Instantiates a registered model; unknown names or fields are clear errors."""
+def model_class(name: str) -> type[SegmentationModel]:
+  """The class registered as `name`; an unknown name is a clear error."""
   if name not in MODELS:
     raise ConfigError(f"Unknown model {name!r}; registered models: {sorted(MODELS)}.")
-  cls = MODELS[name]
+  return MODELS[name]
+
+
+def create_model(name: str, **kwargs) -> SegmentationModel:
+  """Instantiates a registered model; unknown names or fields are clear errors."""
+  cls = model_class(name)
   fields = set(cls.__dataclass_fields__) - {"parent", "name"}
   unknown = set(kwargs) - fields
   if unknown:
@@ -85,4 +94,4 @@ def foreground_probability(logits: jax.Array) -> jax.Array:
   raise ValueError(f"Expected 1 or 2 output channels, got logits of shape {logits.shape}.")
 
 
-__all__ = ["MODELS", "create_model", "foreground_probability"]
+__all__ = ["MODELS", "create_model", "foreground_probability", "model_class"]

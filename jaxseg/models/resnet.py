@@ -250,11 +250,30 @@ class ResNet(nn.Module):
     return features
 
 
+def resnet_backbone(model, **options) -> ResNet:
+  """A segmentation model's ImageNet encoder: the submodule "backbone" pretrained weights fill.
+
+  Sized by the model's `resnet_depth` and `resnet_width` fields, computing in
+  its `dtype` with its `remat`; `options` are further ResNet fields
+  (`output_stride`, `layer_dilations`). Built inside the model's compact
+  `__call__`, which makes the model its parent.
+  """
+  return ResNet(
+    depth=model.resnet_depth,
+    base_width=model.resnet_width,
+    dtype=model.dtype,
+    remat=model.remat,
+    name="backbone",
+    **options,
+  )
+
+
 __all__ = [
   "DEEPLAB_DILATIONS",
   "STAGE_BLOCKS",
   "BasicBlock",
   "Bottleneck",
   "ResNet",
+  "resnet_backbone",
   "resolve_stage_dilations",
 ]

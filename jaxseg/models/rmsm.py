@@ -53,6 +53,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxseg.errors import ConfigError
+from jaxseg.models.base import SegmentationModel
 from jaxseg.models.blocks import (
   ConvBNReLU,
   Dense,
@@ -186,7 +187,7 @@ class EFRAM(nn.Module):
     return x * channel * spatial
 
 
-class RMSMUNet(nn.Module):
+class RMSMUNet(SegmentationModel):
   """Residual multi-scale dual-attention U-Net; see the module docstring for the switches."""
 
   base_width: int = 64
@@ -194,9 +195,8 @@ class RMSMUNet(nn.Module):
   use_df_ram: bool = True
   use_ef_ram: bool = True
   attention_pooling: Literal["avg", "max"] = "avg"
-  dtype: Dtype = jnp.float32
-  # blocks.REMAT_POLICIES name, applied per block (config.remat).
-  remat: str = "none"
+
+  smoke_fields = {"base_width": 4}
 
   def _width(self, paper_width: int) -> int:
     return paper_width * self.base_width // 64

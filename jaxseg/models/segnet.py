@@ -42,6 +42,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxseg.models.base import SegmentationModel
 from jaxseg.models.blocks import Conv, Dtype, batch_norm, check_input_size, rematerialized
 from jaxseg.models.vgg import VGG, max_pool_2x2_argmax, max_unpool_2x2
 
@@ -82,14 +83,16 @@ class SegNetDecoderStage(nn.Module):
     return x
 
 
-class SegNet(nn.Module):
-  """SegNet with a VGG-16-BN encoder; `base_width` (64: the paper's, ImageNet weights) scales it."""
+class SegNet(SegmentationModel):
+  """SegNet with a VGG-16-BN encoder; `base_width` (64: the paper's, ImageNet weights) scales it.
+
+  `remat` rematerialises each encoder and decoder stage.
+  """
 
   base_width: int = 64
   num_classes: int = 1
-  dtype: Dtype = jnp.float32
-  # blocks.REMAT_POLICIES name, applied per encoder and decoder stage (config.remat).
-  remat: str = "none"
+
+  smoke_fields = {"base_width": 4}
 
   stride = 32
 

@@ -61,6 +61,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxseg.models.base import SegmentationModel
 from jaxseg.models.blocks import (
   ASPP,
   ConvNormLayer,
@@ -170,7 +171,7 @@ class MeanVarianceChannelAttention(nn.Module):
     return x + x * w[:, None, None, :].astype(x.dtype)
 
 
-class ULFFN(nn.Module):
+class ULFFN(SegmentationModel):
   """ULFFN; see the module docstring for the level table and the Table 4 switches."""
 
   base_width: int = 64
@@ -179,9 +180,8 @@ class ULFFN(nn.Module):
   use_cam: bool = True
   cam_reduction: int = 16
   num_classes: int = 2
-  dtype: Dtype = jnp.float32
-  # blocks.REMAT_POLICIES name, applied per block (config.remat).
-  remat: str = "none"
+
+  smoke_fields = {"base_width": 4}
 
   def code_widths(self) -> list[int]:
     """128, 256, 512, 1024 for base_width 64."""

@@ -12,10 +12,10 @@ of the default synthetic run (`python -m experiments.run --config unet_synthetic
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxseg.models.base import SegmentationModel
 from jaxseg.models.blocks import (
   ConvTranspose,
   DoubleConv,
-  Dtype,
   check_input_size,
   conv_with_bias,
   rematerialized,
@@ -23,15 +23,14 @@ from jaxseg.models.blocks import (
 from jaxseg.models.conv_lowering import max_pool
 
 
-class UNet(nn.Module):
+class UNet(SegmentationModel):
   """U-Net; `depth` pooling steps, `base_width` channels at the top level."""
 
   base_width: int = 64
   depth: int = 4
   num_classes: int = 1
-  dtype: Dtype = jnp.float32
-  # blocks.REMAT_POLICIES name, applied per block (config.remat).
-  remat: str = "none"
+
+  smoke_fields = {"base_width": 4}
 
   @property
   def stride(self) -> int:
