@@ -19,9 +19,11 @@ predictions.csv; the others are predicted); 2 for a mistake in what was given
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from experiments import cli
+from jaxseg import inference, postprocess
+from jaxseg.train import checkpoints, summary
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The --workdir of a trained run.")
 _INPUT = flags.DEFINE_string("input", None, "A folder of images, or DATASET:SPLIT (TFDS).")
@@ -35,16 +37,9 @@ _SAVE_PROBABILITIES = flags.DEFINE_bool(
   "save_probabilities", False, "Also write the foreground probability as 8-bit PNG."
 )
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir for DATASET:SPLIT input.")
-for _name in ("workdir", "input", "out"):
-  flags.mark_flag_as_required(_name)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  from jaxseg import inference, postprocess  # noqa: PLC0415  (JAX after absl parsed flags)
-  from jaxseg.train import checkpoints, summary  # noqa: PLC0415
-
+def main():
   summary.quiet_library_logs()
   # Mistakes in what was given end the command before the model loads.
   inference.check_tta_mode(_TTA.value)
@@ -55,7 +50,7 @@ def main(argv):
   images, ignored = inference.images_of_input(config, _INPUT.value, _DATA_DIR.value)
   if ignored:
     print(f"Ignored, not images ({len(ignored)}): {', '.join(ignored)}", file=sys.stderr)
-  run = inference.load_run_for_inference(_WORKDIR.value)
+  run = inference.load_run_for_inference(_WORKDIR.value, named_by="--workdir")
   records = inference.write_predictions(
     run,
     images,
@@ -78,4 +73,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  cli.app_main(main, takes_config=False)
+  cli.app_main(main, takes_config=False, required=("workdir", "input", "out"))

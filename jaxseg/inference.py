@@ -26,6 +26,10 @@ whole is resized to the image's size, so the geometry is the exact inverse.
 `tta="flip"` averages the probabilities of the image and its horizontal and
 vertical flips (each flipped back), and of every member, inside one jitted
 step; every batch is padded to the same size, so each mode compiles once.
+
+One module of ~500 lines because it is one pipeline, in its order (the
+model, images to and from its input, inputs, outputs): each section is a
+step of `experiments.predict` and is used nowhere else.
 """
 
 import concurrent.futures
@@ -46,7 +50,7 @@ from jax.sharding import PartitionSpec as P
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from jaxseg import atomic_files, metrics, overlays, postprocess
+from jaxseg import atomic_files, metrics, overlays, postprocess, run_layout
 from jaxseg.config_overrides import derive_config
 from jaxseg.data import datasets, pipeline, splits, transforms
 from jaxseg.errors import CheckpointError, ConfigError, DataError
@@ -68,15 +72,16 @@ def member_dirs_of_run(workdir: str, config) -> list[str]:
   (and its all-data model where it trained one)."""
   if not config.crossval.enabled:
     return [workdir]
-  folds = [os.path.join(workdir, f"fold_{k}") for k in range(config.dataset.protocol.num_folds)]
-  missing = [os.path.basename(d) for d in folds if not os.path.isdir(d)]
+  num_folds = config.dataset.protocol.num_folds
+  missing = [
+    os.path.basename(d) for d in run_layout.fold_dirs(workdir, num_folds) if not os.path.isdir(d)
+  ]
   if missing:
     raise CheckpointError(
       f"The cross-validation in {workdir} has not trained {', '.join(missing)}; finish it by "
       "rerunning experiments.run with the same --workdir."
     )
-  all_data = os.path.join(workdir, "all_data")
-  return [*folds, all_data] if os.path.isdir(all_data) else folds
+  return run_layout.ensemble_member_dirs(workdir, num_folds)
 
 
 def default_postprocess(config) -> str:
@@ -145,12 +150,18 @@ class InferenceRun:
     return np.concatenate(out) if out else np.zeros((0, height, width), np.float32)
 
 
-def load_run_for_inference(workdir: str, mesh: Mesh | None = None) -> InferenceRun:
-  """The model of the run in `workdir` (its config.json and checkpoint), or its CV ensemble."""
+def load_run_for_inference(
+  workdir: str, mesh: Mesh | None = None, named_by: str = "workdir"
+) -> InferenceRun:
+  """The model of the run in `workdir` (its config.json and checkpoint), or its CV ensemble.
+
+  Restores into the state's shapes (`setup.abstract_state`), so nothing initialises, and
+  writes nothing in `workdir`; errors name `named_by`, what gave `workdir` (a tool's flag).
+  """
   config = checkpoints.read_run_config(workdir)
   member_dirs = member_dirs_of_run(workdir, config)
   mesh = setup.create_mesh() if mesh is None else mesh
-  model, members, member_steps = ensemble.load_members(config, member_dirs, mesh)
+  model, members, member_steps = ensemble.load_members(config, member_dirs, mesh, named_by)
   logging.info(
     "Predicting with %s (%s) from %s at steps %s.",
     config.get("name", ""), config.model_name, member_dirs, member_steps,

@@ -140,17 +140,22 @@ def test_folder_of_mixed_images_through_the_cli(trained_run, tmp_path):
   assert not [name for name in os.listdir(out) if ".tmp." in name]
 
 
-def test_user_errors_are_one_message_and_status_2(trained_run, loaded_run, tmp_path):
+def test_user_errors_are_one_message_and_status_2(trained_run, tmp_path):
   images = tmp_path / "images"
   images.mkdir()
   Image.fromarray(_rgb(20, 20)).save(images / "a.png")
   (tmp_path / "empty").mkdir()
   (tmp_path / "empty" / "readme.txt").write_text("no images here")
   (tmp_path / "a_file").write_text("")
+  # A run that has not checkpointed: named by predict's flag, and left as it was.
+  no_checkpoint = tmp_path / "no_checkpoint"
+  no_checkpoint.mkdir()
+  shutil.copy(os.path.join(trained_run, "config.json"), no_checkpoint)
   cases = {
     "holds no images": (trained_run, tmp_path / "empty", tmp_path / "o1"),
     "holds no config.json": (tmp_path / "empty", images, tmp_path / "o2"),
     "is a file": (trained_run, images, tmp_path / "a_file"),
+    "--workdir must be the workdir of a finished": (no_checkpoint, images, tmp_path / "o3"),
   }
   # Concurrently: each is mostly the interpreter starting.
   procs = {
@@ -170,14 +175,7 @@ def test_user_errors_are_one_message_and_status_2(trained_run, loaded_run, tmp_p
     error_lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
     assert len(error_lines) == 1 and message in error_lines[0], stderr[-2000:]
   assert not (tmp_path / "o1" / "predictions.csv").exists()
-
-  # A run without a checkpoint is a CheckpointError, which the CLI reports like the
-  # others (in-process: the subprocess would spend its time building the model).
-  no_checkpoint = tmp_path / "no_checkpoint"
-  no_checkpoint.mkdir()
-  shutil.copy(os.path.join(trained_run, "config.json"), no_checkpoint)
-  with pytest.raises(CheckpointError, match="No checkpoint"):
-    inference.load_run_for_inference(str(no_checkpoint), loaded_run.mesh)
+  assert os.listdir(no_checkpoint) == ["config.json"]
 
 
 def test_split_input_scores_as_original_resolution_evaluation(trained_run, loaded_run, tmp_path):

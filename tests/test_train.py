@@ -1,6 +1,9 @@
 """Training engine: data parallelism, tracing, preemption and the NaN guard."""
 
+import gc
 import json
+import os
+import sys
 
 import jax
 import numpy as np
@@ -148,6 +151,7 @@ def test_nan_guard_keeps_last_good_checkpoint(tfds_dir, tmp_path):
   manager = checkpoints.checkpoint_manager(str(tmp_path), config)
   assert manager.latest_step() == 4
   restored = manager.restore(4, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+  manager.close()
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(restored["state"]["params"]))
 
 
@@ -199,14 +203,71 @@ def test_evaluate_checkpoint_scores_another_runs_model(tfds_dir, tmp_path):
   assert evaluated["results"]["train_seconds_this_run"] == 0.0
   assert not list((tmp_path / "evaluated" / "checkpoints").iterdir())  # it trained nothing
 
+  # Errors name the config key that gave the run.
   missing = smoke_config(tfds_dir, {"evaluate_checkpoint": str(tmp_path / "no_such_run")})
-  with pytest.raises(CheckpointError, match="no_such_run does not exist"):
+  with pytest.raises(
+    CheckpointError, match="no_such_run does not exist; --config.evaluate_checkpoint must be"
+  ):
     trainer.train_and_evaluate(missing, str(tmp_path / "missing"))
+  # A run without checkpoints: reading it writes nothing there.
+  (tmp_path / "unfinished").mkdir()
+  (tmp_path / "unfinished" / "config.json").write_text("{}")
+  unfinished = smoke_config(tfds_dir, {"evaluate_checkpoint": str(tmp_path / "unfinished")})
+  with pytest.raises(CheckpointError, match="No checkpoint in .*--config.evaluate_checkpoint"):
+    trainer.train_and_evaluate(unfinished, str(tmp_path / "evaluates_unfinished"))
+  assert os.listdir(tmp_path / "unfinished") == ["config.json"]
   other_model = smoke_config(
     tfds_dir, {"evaluate_checkpoint": str(tmp_path / "trained"), "model.base_width": 8}
   )
   with pytest.raises(CheckpointError, match="does not fit"):
     trainer.train_and_evaluate(other_model, str(tmp_path / "other_model"))
+
+
+def _save_initial_state(config, mesh, directory: str, step: int):
+  """A checkpoint as the trainer writes it (at `step`), of `config`'s initial state."""
+  state = setup.setup_run(config, mesh).state
+  manager = checkpoints.checkpoint_manager(directory, config)
+  manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state)))
+  manager.close()
+  return state
+
+
+def test_a_checkpoint_of_another_model_is_refused_before_restoring(tmp_path, monkeypatch):
+  """Shapes are checked on the checkpoint's metadata: a restore that failed part-way would
+  leave Orbax's reads in flight on its closed event loop, each raising "Event loop is
+  closed" later, at some other test's teardown."""
+  config = smoke_config("unused")
+  mesh = setup.create_mesh(jax.devices()[:4])
+  _save_initial_state(config, mesh, str(tmp_path), 4)
+  other_model = derive_config(config, {"model.base_width": 8})
+  target = setup.setup_run(other_model, mesh, restore_only=True).state
+  unraisable = []
+  monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+  for _ in range(3):  # a third of the failed restores raised those, before the check
+    with pytest.raises(CheckpointError, match=r"does not fit .* \(4,\) in the checkpoint, \(8,\)"):
+      checkpoints.restore_trained_state(str(tmp_path), other_model, target, "--workdir")
+  gc.collect()
+  assert [str(u.exc_value) for u in unraisable] == []
+
+
+def test_restore_only_runs_restore_into_shapes_without_initialising(tmp_path):
+  """`restore_only`: the state is its shapes, dtypes and shardings (nothing initialised or
+  loaded, so a missing pretrained backbone goes unread), and a trained state restores into
+  it exactly, replicated over the mesh."""
+  config = smoke_config("unused")
+  mesh = setup.create_mesh(jax.devices()[:4])
+  trained = _save_initial_state(config, mesh, str(tmp_path), 7)
+
+  missing_weights = derive_config(config, {"pretrained_backbone": str(tmp_path / "none.npz")})
+  target = setup.setup_run(missing_weights, mesh, restore_only=True).state
+  assert all(isinstance(x, jax.ShapeDtypeStruct) for x in jax.tree.leaves(target))
+  shapes = [(x.shape, x.dtype) for x in jax.tree.leaves(target)]
+  assert shapes == [(x.shape, x.dtype) for x in jax.tree.leaves(trained)]
+  restored = checkpoints.restore_trained_state(str(tmp_path), config, target, "--workdir")
+  assert type(restored) is type(trained)
+  for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(trained), strict=True):
+    assert got.sharding == want.sharding and got.sharding.is_fully_replicated
+    np.testing.assert_array_equal(got, want)
 
 
 def test_setup_loads_a_pretrained_backbone(tmp_path):

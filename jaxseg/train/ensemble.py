@@ -53,11 +53,11 @@ def make_ensemble_eval_step(apply_fn, normalization: str):
   return eval_step
 
 
-def load_members(config, member_dirs: Sequence[str], mesh: Mesh):
-  """The latest checkpoint of each run directory, stacked and replicated over `mesh`."""
-  # The optimizer state only shapes the restore target; members saved it too.
-  run = setup.setup_run(config, mesh)
-  states = [checkpoints.restore_trained_state(d, config, run.state) for d in member_dirs]
+def load_members(config, member_dirs: Sequence[str], mesh: Mesh, named_by: str):
+  """The trained state of each run directory (`checkpoints.restore_trained_state`), stacked
+  and replicated over `mesh`; `named_by` is what gave the directories, for errors."""
+  run = setup.setup_run(config, mesh, restore_only=True)
+  states = [checkpoints.restore_trained_state(d, config, run.state, named_by) for d in member_dirs]
   members = jax.device_put(stack_members(states), NamedSharding(mesh, P()))
   return run.model, members, [int(jax.device_get(s.step)) for s in states]
 
@@ -71,7 +71,10 @@ def evaluate_ensemble(
   members); returns name -> results (None off the lead process).
   """
   mesh = setup.create_mesh()
-  model, members, member_steps = load_members(config, member_dirs, mesh)
+  # The members are folds of a cross-validation that experiments.run made.
+  model, members, member_steps = load_members(
+    config, member_dirs, mesh, "the cross-validation's --workdir"
+  )
   eval_fn = setup.TracedStep(
     make_ensemble_eval_step(model.apply, config.input.normalization),
     mesh,

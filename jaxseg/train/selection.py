@@ -2,7 +2,7 @@
 
 An evaluator with `select=True` (and `every_steps` > 0) runs every that many
 steps and at the last step; each time, the state is saved to
-`<workdir>/best_checkpoint/` with its mean JA, and Orbax keeps only the best
+`<workdir>/best_checkpoint/` (`run_layout`) with its mean JA, and Orbax keeps only the best
 (`best_fn`, `best_mode="max"`). The final evaluators then score the best
 model instead of the last one, and their results record which step was
 selected and on what. `<workdir>/selection.json` holds every evaluation of the
@@ -20,11 +20,8 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
-from jaxseg import atomic_files
+from jaxseg import atomic_files, run_layout
 from jaxseg.errors import ConfigError
-
-BEST_DIR = "best_checkpoint"
-HISTORY_FILE = "selection.json"
 
 
 def selection_evaluator(config) -> tuple[str, object] | None:
@@ -47,7 +44,8 @@ def selection_evaluator(config) -> tuple[str, object] | None:
 
 def best_checkpoint_manager(workdir: str, create: bool = True) -> ocp.CheckpointManager:
   return ocp.CheckpointManager(
-    os.path.join(os.path.abspath(workdir), BEST_DIR),
+    run_layout.best_checkpoint_dir(workdir),
+    item_handlers=ocp.StandardCheckpointHandler(),  # for its metadata before a restore
     options=ocp.CheckpointManagerOptions(
       max_to_keep=1,
       best_fn=lambda metrics: metrics["JA"],
@@ -77,7 +75,7 @@ class ModelSelection:
     self.history = [h for h in self.history if h["step"] != step] + [{"step": step, "JA": ja}]
     if jax.process_index() == 0:
       atomic_files.write_json(
-        os.path.join(self.workdir, HISTORY_FILE),
+        os.path.join(self.workdir, run_layout.SELECTION_FILE),
         {"evaluator": self.name, "split": self.entry.split, "history": self.history},
       )
 
@@ -110,7 +108,7 @@ class ModelSelection:
 
 
 def _read_history(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, HISTORY_FILE)
+  path = os.path.join(workdir, run_layout.SELECTION_FILE)
   if not os.path.exists(path):
     return []
   with open(path) as f:

@@ -80,6 +80,22 @@ def init_state(config, model: nn.Module, tx, mesh: Mesh) -> TrainState:
   return jax.device_put(state, NamedSharding(mesh, P()))
 
 
+def abstract_state(config, model: nn.Module, tx, mesh: Mesh) -> TrainState:
+  """`init_state`'s state as shapes, dtypes and shardings (`jax.ShapeDtypeStruct` leaves).
+
+  A restore target for runs that only restore a trained state (prediction,
+  ensembles, `evaluate_checkpoint`): `jax.eval_shape` traces the model's init
+  without running or compiling it, and nothing is loaded.
+  """
+  height, width = config.input.image_size
+  channels = pipeline.input_channels(config.input)
+  shapes = jax.eval_shape(
+    lambda: create_train_state(model, tx, jax.random.key(config.seed), (1, height, width, channels))
+  )
+  replicated = NamedSharding(mesh, P())
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), shapes)
+
+
 def _jit_counting_traces(fn: Callable, traces: dict, name: str, **jit_kwargs):
   """`jax.jit(fn)` that adds 1 to `traces[name]` each time it is traced."""
 
@@ -218,7 +234,8 @@ def build_eval_step(config, mesh: Mesh) -> TracedStep:
 
 @dataclasses.dataclass(frozen=True)
 class RunSetup:
-  """What `setup_run` builds; `state` is the initial (or pretrained) replicated state."""
+  """What `setup_run` builds; `state` is the initial (or pretrained) replicated state, or with
+  `restore_only` its `abstract_state`."""
 
   mesh: Mesh
   model: nn.Module
@@ -236,11 +253,14 @@ def setup_run(
   total_steps: int = 1,
   steps_per_epoch: int = 1,
   donate_state: bool = True,
+  restore_only: bool = False,
 ) -> RunSetup:
   """Model, schedule, optimiser, state and jitted steps of `config` on `mesh`.
 
   The schedule needs the run's length (`optim.total_train_steps`); runs that
-  never train (evaluation, benchmarks) may leave the defaults.
+  never train (evaluation, benchmarks) may leave the defaults. Runs that
+  restore a trained state and never use the initial one say `restore_only`:
+  their `state` is only its shapes, and no initialisation runs.
   """
   if config.batch_size % mesh.size:
     raise ConfigError(
@@ -262,7 +282,7 @@ def setup_run(
     model=model,
     schedule=schedule,
     optimizer=optimizer,
-    state=init_state(config, model, optimizer, mesh),
+    state=(abstract_state if restore_only else init_state)(config, model, optimizer, mesh),
     train_step=build_train_step(config, schedule, mesh, donate_state),
     eval_step=build_eval_step(config, mesh),
   )

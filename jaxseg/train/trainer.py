@@ -14,6 +14,7 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
+from jaxseg import run_layout
 from jaxseg.data import pipeline, splits
 from jaxseg.train import checkpoints, evaluators, optim, selection, setup
 from jaxseg.train.summary import SummaryWriter
@@ -77,12 +78,15 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
     setup.create_mesh(),
     total_steps=total_steps,
     steps_per_epoch=optim.steps_per_epoch(len(train_source), config.batch_size),
+    restore_only=bool(config.evaluate_checkpoint),  # no initial state to train from
   )
 
   # Restore.
   manager = checkpoints.checkpoint_manager(workdir, config)
   if config.evaluate_checkpoint:
-    state = checkpoints.restore_trained_state(config.evaluate_checkpoint, config, run.state)
+    state = checkpoints.restore_trained_state(
+      config.evaluate_checkpoint, config, run.state, "--config.evaluate_checkpoint"
+    )
     total_steps = 0  # evaluation only
   else:
     state = checkpoints.restore_checkpoint(manager, run.state, train_iter)
@@ -165,7 +169,7 @@ def train_and_evaluate(config, workdir: str, step_hooks: Sequence[Callable] = ()
   manager.close()
   return {
     "state": state,
-    "results": all_results.get("results.json"),  # None off the lead process
+    "results": all_results.get(run_layout.RESULTS_FILE),  # None off the lead process
     "all_results": all_results,  # results file name -> its results
     "train_step_traces": run.train_step.num_traces,
     "eval_step_traces": run.eval_step.num_traces,
