@@ -31,7 +31,7 @@ import jax
 import numpy as np
 from absl import flags
 
-from experiments import cli
+from experiments import cli, configs
 from jaxseg.atomic_files import write_text
 from jaxseg.config_overrides import derive_config
 from jaxseg.data import pipeline
@@ -182,8 +182,6 @@ def print_report(result: dict) -> None:
 
 def paper_configs() -> list[list[str]]:
   """The paper configs, grouped where they build the same network at the same shapes."""
-  from experiments import configs  # noqa: PLC0415  (imports every config module)
-
   groups: dict[str, list[str]] = {}
   for name in configs.available():
     config = configs.get_config(name)
@@ -256,8 +254,7 @@ def run_all(steps: int, only: list[str] | None, out: str | None, json_out: str |
     write_text(json_out, json.dumps(results, indent=2))
 
 
-def main(argv):
-  del argv
+def main():
   if _ALL.value:
     run_all(_STEPS.value, _CONFIGS.value, _TABLE_OUT.value, _JSON.value)
     return

@@ -28,7 +28,6 @@ import collections
 import dataclasses
 import inspect
 import os
-import sys
 import time
 from unittest import mock
 
@@ -189,8 +188,7 @@ def _cells(ms) -> str:
   return " / ".join(f"{value:.1f}" for value in ms)
 
 
-def main(argv):
-  del argv
+def main():
   torch = peer.import_torch("bench_convs")
   if _REPEATS.value < 1:
     raise UserError(f"--repeats must be at least 1 (got {_REPEATS.value}).")
@@ -223,4 +221,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  sys.exit(cli.app_main(main))
+  cli.app_main(main, required=("config",))

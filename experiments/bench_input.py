@@ -13,17 +13,14 @@ import time
 import jax
 import numpy as np
 from absl import flags
+from tensorflow_datasets.core.features import image_feature
 
-from experiments import cli, configs
+from experiments import cli, configs, dataset_flags
 from experiments.configs import common
-from jaxseg.data import datasets, pipeline
+from jaxseg.data import pipeline
 from jaxseg.train import setup
 
-_DATASET = flags.DEFINE_string("dataset", "synthetic_lesions", "Registered dataset name.")
-_BUILDER_CONFIG = flags.DEFINE_string("builder_config", None, "TFDS builder config.")
-_SPLIT = flags.DEFINE_string("split", "train", "Split to read.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir.")
-_MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "Archives of a manual-download dataset.")
+flags.adopt_module_key_flags(dataset_flags)  # --help lists them
 _SIZE = flags.DEFINE_list("image_size", ["256"], "H[,W] of the training input.")
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Global batch size.")
 _BATCHES = flags.DEFINE_integer("batches", 40, "Timed batches (after 5 warm-up batches).")
@@ -85,29 +82,20 @@ def per_example_breakdown(source, config, n=30) -> dict:
 
 def use_image_decoder(name: str) -> None:
   """Forces TFDS's numpy image decoding through PIL or OpenCV (it picks OpenCV if importable)."""
-  from tensorflow_datasets.core.features import image_feature  # noqa: PLC0415
-
   if name == "pil":
     image_feature.cv2 = None
   elif name == "opencv":
-    import cv2  # noqa: PLC0415  (opencv-python-headless)
+    import cv2  # an optional extra: opencv-python-headless
 
     image_feature.cv2 = cv2
 
 
-def main(argv):
-  del argv
+def main():
   use_image_decoder(_DECODER.value)
   size = [int(s) for s in _SIZE.value]
   height, width = (size[0], size[0]) if len(size) == 1 else size
   config = input_config((height, width), _THREADS.value, _INPUT_OF.value)
-  source = datasets.open_data_source(
-    _DATASET.value,
-    _SPLIT.value,
-    _BUILDER_CONFIG.value,
-    _DATA_DIR.value,
-    manual_dir=_MANUAL_DIR.value,
-  )
+  source = dataset_flags.open_data_source()
   mesh = setup.create_mesh()
   batches = iter(pipeline.train_dataset(source, config, _BATCH.value, seed=0))
   for _ in range(5):
@@ -118,7 +106,8 @@ def main(argv):
   seconds = time.perf_counter() - start
   example = source[0]
   print(
-    f"dataset           {_DATASET.value}/{_BUILDER_CONFIG.value or 'default'} [{_SPLIT.value}]"
+    f"dataset           {dataset_flags.DATASET.value}/{source.dataset_info.config_name} "
+    f"[{dataset_flags.SPLIT.value}]"
     f", {len(source)} examples, first image {example['image'].shape}, "
     f"decoder {_DECODER.value}"
   )

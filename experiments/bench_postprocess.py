@@ -19,9 +19,10 @@ the total seconds (and that total scaled to 1000 images).
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 from scipy import ndimage
 
+from experiments import cli
 from jaxseg.postprocess import dual_threshold
 
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 1000, "Probability maps to post-process.")
@@ -70,8 +71,7 @@ def synthetic_map(
   ].astype(dtype)
 
 
-def main(argv):
-  del argv
+def main():
   rng = np.random.default_rng(_SEED.value)
   height, width, n = _HEIGHT.value, _WIDTH.value, _NUM_IMAGES.value
   dual_threshold(synthetic_map(rng, height, width, _DTYPE.value))  # warm-up
@@ -92,4 +92,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.app_main(main, takes_config=False)

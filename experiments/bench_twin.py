@@ -26,7 +26,6 @@ without torch this tool says so and exits.
 
 import dataclasses
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -137,10 +136,10 @@ def jax_steps(row: TwinRow) -> tuple[interleaved_timing.TimedStep, interleaved_t
 
 def torch_network(torch, row: TwinRow) -> tuple[object, str]:
   """The PyTorch network of `row` and where its backbone comes from."""
-  from torch import nn  # noqa: PLC0415
-  from torch.nn import functional as F  # noqa: PLC0415
+  from torch import nn  # an optional extra (experiments.peer), as is torchvision
+  from torch.nn import functional as F
 
-  from experiments.peer import twins  # noqa: PLC0415  (imports torch)
+  from experiments.peer import twins
 
   if row.network == "unet":
 
@@ -151,7 +150,7 @@ def torch_network(torch, row: TwinRow) -> tuple[object, str]:
     return UNetLogits(base_width=64), "jaxseg's PyTorch twin (experiments.peer.twins)"
   depth = int(row.network.removeprefix("resnet"))
   try:
-    import torchvision  # noqa: PLC0415
+    import torchvision
 
     dilate = {32: [False] * 3, 16: [False, False, True], 8: [False, True, True]}
     kwargs = {"replace_stride_with_dilation": dilate[row.output_stride]} if depth >= 50 else {}
@@ -190,7 +189,7 @@ def torch_steps(
   torch, row: TwinRow
 ) -> tuple[interleaved_timing.TimedStep, interleaved_timing.TimedStep, str]:
   """PyTorch's network of `row`: its train step, its inference step, and its source."""
-  from torch.nn import functional as F  # noqa: PLC0415
+  from torch.nn import functional as F  # an optional extra (experiments.peer)
 
   torch.manual_seed(0)
   model, source = torch_network(torch, row)
@@ -219,8 +218,7 @@ def torch_steps(
   )
 
 
-def main(argv):
-  del argv
+def main():
   torch = peer.import_torch("The twin benchmark")
   unknown = sorted(set(_ROWS.value) - set(ROWS))
   if unknown:
@@ -264,4 +262,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  sys.exit(cli.app_main(main, takes_config=False))
+  cli.app_main(main, takes_config=False)

@@ -15,16 +15,11 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import flags
 
-from experiments import cli
+from experiments import cli, dataset_flags
 from jaxseg import atomic_files, overlays
-from jaxseg.data import datasets, transforms
+from jaxseg.data import transforms
 
-_DATASET = flags.DEFINE_string("dataset", "synthetic_lesions", "Registered dataset name.")
-_SPLIT = flags.DEFINE_string("split", "train", "Split to explore.")
-_BUILDER_CONFIG = flags.DEFINE_string("builder_config", None, "TFDS builder config.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir (default $TFDS_DATA_DIR).")
-_FOLDER = flags.DEFINE_string("folder", "", "--dataset folder: its images/ and masks/.")
-_MASK_SUFFIX = flags.DEFINE_string("mask_suffix", None, "--dataset folder: the masks' ending.")
+flags.adopt_module_key_flags(dataset_flags)  # --help lists them
 _OUT = flags.DEFINE_string("out", "runs/explore", "Output directory.")
 _NUM = flags.DEFINE_integer("num_images", 24, "Images on the contact sheet.")
 _SEED = flags.DEFINE_integer("seed", 0, "Which images go on the sheet.")
@@ -35,20 +30,10 @@ def histogram(values, bins) -> dict:
   return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
 
 
-def main(argv):
-  del argv
-  name, split = _DATASET.value, _SPLIT.value
-  open_source = lambda decoders=None: datasets.open_data_source(  # noqa: E731
-    name,
-    split,
-    _BUILDER_CONFIG.value,
-    _DATA_DIR.value,
-    decoders=decoders,
-    folder=_FOLDER.value,
-    mask_suffix=_MASK_SUFFIX.value,
-  )
+def main():
+  name, split = dataset_flags.DATASET.value, dataset_flags.SPLIT.value
   # Statistics read masks only; images stay encoded.
-  masks_only = open_source({"image": tfds.decode.SkipDecoding()})
+  masks_only = dataset_flags.open_data_source({"image": tfds.decode.SkipDecoding()})
   labels = masks_only.dataset_info.features["diagnosis"].names
   sizes, fractions, diagnoses = [], [], collections.Counter()
   for i in range(len(masks_only)):
@@ -59,7 +44,7 @@ def main(argv):
   heights, widths = np.array(sizes).T
   stats = {
     "dataset": name,
-    "builder_config": _BUILDER_CONFIG.value,
+    "builder_config": dataset_flags.BUILDER_CONFIG.value,
     "split": split,
     "num_examples": len(masks_only),
     "diagnosis": dict(sorted(diagnoses.items())),
@@ -71,7 +56,7 @@ def main(argv):
     "empty_masks": int(sum(f == 0 for f in fractions)),
   }
 
-  source = open_source()
+  source = dataset_flags.open_data_source()
   rng = np.random.default_rng(_SEED.value)
   chosen = sorted(rng.choice(len(source), min(_NUM.value, len(source)), replace=False))
   tiles = []

@@ -24,12 +24,15 @@ import json
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import flags
+from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
 
 from experiments import cli, peer
-from jaxseg import atomic_files
+from jaxseg import atomic_files, run_layout
 from jaxseg.config_overrides import derive_config
 from jaxseg.errors import ConfigError
+from jaxseg.train import summary as summary_lib
+from jaxseg.train import trainer
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where both frameworks' runs and the report go.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each framework trains once per seed.")
@@ -42,20 +45,15 @@ _LOCKSTEP = flags.DEFINE_integer(
   "> 0: instead, train both from jaxseg's initial weights on jaxseg's "
   "batches for this many steps and print both losses per step.",
 )
-flags.mark_flag_as_required("workdir")
 
 METRICS = ("JA", "DI")
 
 
 def event_losses(run_dir: str) -> list[float]:
   """The `loss` scalar of every step from a jaxseg run's TensorBoard events (last write wins)."""
-  from tensorboard.backend.event_processing.event_file_loader import (  # noqa: PLC0415
-    LegacyEventFileLoader,
-  )
-
   by_step = {}
   for name in sorted(os.listdir(run_dir)):
-    if not name.startswith("events.out.tfevents"):
+    if not run_layout.is_tensorboard_events(name):
       continue
     for event in LegacyEventFileLoader(os.path.join(run_dir, name)).Load():
       for value in event.summary.value:
@@ -66,9 +64,7 @@ def event_losses(run_dir: str) -> list[float]:
 
 def run_jaxseg(config, seed: int, workdir: str) -> dict:
   """One jaxseg run (resumable); {"losses", "metrics"}."""
-  from jaxseg.train import trainer  # noqa: PLC0415
-
-  record_path = os.path.join(workdir, "parity_run.json")
+  record_path = os.path.join(workdir, run_layout.PARITY_RUN_FILE)
   if os.path.exists(record_path):
     with open(record_path) as f:
       return json.load(f)
@@ -83,7 +79,7 @@ def run_jaxseg(config, seed: int, workdir: str) -> dict:
 
 
 def run_torch(config, seed: int, path: str, peer_init: str) -> dict:
-  from experiments.peer import train  # noqa: PLC0415
+  from experiments.peer import train  # imports torch, an optional extra
 
   if os.path.exists(path):
     with open(path) as f:
@@ -167,8 +163,8 @@ def report(config_name: str, seeds, summary: dict, curves: list[dict], peer_init
 def _exit_unless_twin_exists(config) -> None:
   """Before any training: torch is installed and the config has a twin and a supported recipe."""
   peer.import_torch("The PyTorch twin")
-  from experiments.peer import train as peer_train  # noqa: PLC0415
-  from experiments.peer import twins  # noqa: PLC0415
+  from experiments.peer import train as peer_train  # imports torch, an optional extra
+  from experiments.peer import twins
 
   try:
     peer_train.check_supported(config)
@@ -177,20 +173,16 @@ def _exit_unless_twin_exists(config) -> None:
     raise ConfigError(f"{error.args[0]} (config {config.name})") from None
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+def main():
   frameworks = list(_FRAMEWORKS.value)
   if not frameworks or set(frameworks) - {"jaxseg", "torch"}:
-    raise app.UsageError(f"--frameworks takes jaxseg and/or torch, got {frameworks}.")
+    raise ConfigError(f"--frameworks takes jaxseg and/or torch, got {frameworks}.")
   config = cli.loaded_config()
   if "torch" in frameworks or _LOCKSTEP.value > 0:
     _exit_unless_twin_exists(config)
-  from jaxseg.train import summary as summary_lib  # noqa: PLC0415
-
   summary_lib.quiet_library_logs()
   if _LOCKSTEP.value > 0:
-    from experiments.peer import lockstep  # noqa: PLC0415
+    from experiments.peer import lockstep  # imports torch, an optional extra
 
     pairs = lockstep.train_in_lockstep(config, _LOCKSTEP.value)
     print("| step | jaxseg loss | torch loss |\n|---|---|---|")
@@ -211,13 +203,13 @@ def main(argv):
   curves = loss_curves(runs, _CURVE_ROWS.value)
   text = report(config.name, seeds, summary, curves, _PEER_INIT.value)
   atomic_files.write_json(
-    os.path.join(workdir, "parity.json"),
+    os.path.join(workdir, f"{run_layout.PARITY_STEM}.json"),
     {"config": config.name, "seeds": seeds, "peer_init": _PEER_INIT.value, "summary": summary,
      "loss_curves": curves},
   )  # fmt: skip
-  atomic_files.write_text(os.path.join(workdir, "parity.md"), text)
+  atomic_files.write_text(os.path.join(workdir, f"{run_layout.PARITY_STEM}.md"), text)
   print(text)
 
 
 if __name__ == "__main__":
-  cli.app_main(main)
+  cli.app_main(main, required=("config", "workdir"))

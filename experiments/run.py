@@ -13,26 +13,21 @@ evaluators' files), TensorBoard events in <workdir>. Configs with
 mean and std over folds to <workdir>/results.json (jaxseg/train/crossval.py).
 """
 
-from absl import app, flags
+from absl import flags
 
 from experiments import cli
+from jaxseg import distributed
+from jaxseg.train import experiment, summary
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs, results).")
-flags.mark_flag_as_required("workdir")
 
 
-def main(argv):
-  from jaxseg import distributed  # noqa: PLC0415  (JAX after absl parsed flags)
-
+def main():
   distributed.initialize_from_env()  # multi-process runs; before any JAX use
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   config = cli.loaded_config()
-  from jaxseg.train import experiment, summary  # noqa: PLC0415  (JAX after absl parsed flags)
-
   summary.quiet_library_logs()
   experiment.run(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":
-  cli.app_main(main)
+  cli.app_main(main, required=("config", "workdir"))

@@ -34,7 +34,7 @@ from PIL import Image
 
 from experiments import cli
 from jaxseg import atomic_files, metrics
-from jaxseg.errors import ConfigError, DataError
+from jaxseg.errors import DataError
 
 _PREDICTIONS = flags.DEFINE_string("predictions", None, "Folder of predicted masks.")
 _TRUTH = flags.DEFINE_string("truth", None, "Folder of ground-truth masks.")
@@ -216,11 +216,7 @@ def format_score_table(record: dict[str, Any]) -> str:
   return "\n".join(lines)
 
 
-def main(argv):
-  del argv
-  for flag in (_PREDICTIONS, _TRUTH):
-    if not flag.value:
-      raise ConfigError(f"--{flag.name} DIR is required (a folder of mask files).")
+def main():
   record = score_mask_folders(_PREDICTIONS.value, _TRUTH.value, _SUFFIX.value, _TRUTH_SUFFIX.value)
   print(format_score_table(record))
   if record["missing_predictions"]:
@@ -241,4 +237,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  cli.app_main(main, takes_config=False)
+  cli.app_main(main, takes_config=False, required=("predictions", "truth"))

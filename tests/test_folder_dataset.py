@@ -124,3 +124,31 @@ def test_a_run_trains_and_scores_on_a_held_out_part_of_a_folder(tmp_path):
   assert results["dataset"] == "folder" and results["split"] == "protocol:heldout"
   assert {row["id"] for row in results["per_image"]} == set(split_ids["heldout"])
   assert set(results["by_diagnosis"]) == {"unknown"}
+
+
+def test_naming_the_folder_dataset_is_enough_for_a_config(tmp_path):
+  """The base config's builder_config "" is the builder's default: folder's "original"."""
+  folder = folder_testing.write_lesion_folder(tmp_path / "lesions", {"a": ".png"})
+  config = configs.load_config(
+    "unet_synthetic",
+    {
+      "dataset.name": "folder",
+      "dataset.folder": str(folder),
+      "dataset.data_dir": str(tmp_path / "tfds"),
+    },
+  )
+  source = splits.open_split(config.dataset, "train")
+  assert source.dataset_info.config_name.startswith("original-")  # -<folder name>-<hash>
+  assert [example["id"] for example in source] == [b"a"]
+
+
+def test_errors_name_the_options_as_the_caller_sets_them(tmp_path):
+  """A tool with flags of its own (experiments.explore) passes their names."""
+  folder = folder_testing.write_lesion_folder(tmp_path / "lesions", {"a": ".png"})
+  names = datasets.OptionNames(folder="--folder", builder_config="--builder_config")
+  with pytest.raises(errors.ConfigError, match=r"name it with --folder=DIR"):
+    datasets.open_data_source("folder", "train", None, str(tmp_path), option_names=names)
+  with pytest.raises(errors.ConfigError, match=r"'tiny' \(--builder_config\)"):
+    datasets.open_data_source(
+      "folder", "train", "tiny", str(tmp_path), folder=str(folder), option_names=names
+    )

@@ -239,7 +239,7 @@ def test_missing_or_empty_folders_are_user_errors(tmp_path):
 def test_cli_without_folders_is_a_user_error():
   proc = _run_cli("--predictions", "somewhere")
   assert proc.returncode == 2 and "Traceback" not in proc.stderr
-  assert "error: --truth DIR is required" in proc.stderr
+  assert "error: --truth is required: Folder of ground-truth masks." in proc.stderr
 
 
 @pytest.mark.parametrize(

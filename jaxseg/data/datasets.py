@@ -78,7 +78,28 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
-def get_dataset_spec(name: str, folder: str | os.PathLike = "") -> DatasetSpec:
+@dataclasses.dataclass(frozen=True)
+class OptionNames:
+  """How the user of an entry point sets each dataset option: its errors name them so.
+
+  The defaults are `experiments.run`'s config flags; a tool with flags of its
+  own (`experiments.dataset_flags`) passes their names.
+  """
+
+  name: str = "--config.dataset.name"
+  builder_config: str = "--config.dataset.builder_config"
+  folder: str = "--config.dataset.folder"
+  mask_suffix: str = "--config.dataset.mask_suffix"
+  manual_dir: str = "--config.dataset.manual_dir"
+  allow_count_mismatch: str = "--config.dataset.allow_count_mismatch"
+
+
+CONFIG_FLAGS = OptionNames()
+
+
+def get_dataset_spec(
+  name: str, folder: str | os.PathLike = "", option_names: OptionNames = CONFIG_FLAGS
+) -> DatasetSpec:
   """What jaxseg knows of dataset `name`; a folder dataset's splits are those of `folder`.
 
   Raises:
@@ -88,8 +109,7 @@ def get_dataset_spec(name: str, folder: str | os.PathLike = "") -> DatasetSpec:
   """
   if name not in DATASETS:
     raise errors.ConfigError(
-      f"Unknown dataset {name!r} (config key dataset.name); registered datasets: "
-      f"{sorted(DATASETS)}."
+      f"Unknown dataset {name!r} ({option_names.name}); registered datasets: {sorted(DATASETS)}."
     )
   spec = DATASETS[name]
   if not (spec.reads_folder and folder):
@@ -98,8 +118,7 @@ def get_dataset_spec(name: str, folder: str | os.PathLike = "") -> DatasetSpec:
     splits = folder_dataset_builder.split_names_of(folder)
   except (FileNotFoundError, lesion_features.SourceDataError) as error:
     raise errors.DataError(
-      f"{error} (config key dataset.folder; tfds_builders/folder/README.md says what the "
-      "folder holds)"
+      f"{error} ({option_names.folder}; tfds_builders/folder/README.md says what the folder holds)"
     ) from error
   return dataclasses.replace(spec, splits=splits)
 
@@ -120,6 +139,7 @@ def open_data_source(
   folder: str | os.PathLike = "",
   mask_suffix: str | None = None,
   allow_count_mismatch: bool = False,
+  option_names: OptionNames = CONFIG_FLAGS,
 ):
   """Returns a random-access source (len, __getitem__) of decoded numpy examples.
 
@@ -135,7 +155,9 @@ def open_data_source(
   a warning). The `folder` dataset reads `folder`, its masks named
   `<id><mask_suffix>` (default `_segmentation.png`); the first time a process
   opens it, a folder changed since it was prepared is an error
-  (tfds_builders/folder/README.md).
+  (tfds_builders/folder/README.md). `builder_config` None or "" is the
+  builder's default config (its first: synthetic_lesions' `default`, the
+  others' `original`). Errors name the options as `option_names` says.
 
   Raises:
     errors.ConfigError: an unknown dataset or split, or a folder dataset
@@ -144,10 +166,10 @@ def open_data_source(
       so it cannot be prepared, or (folder) changed since it was; the message
       names them and the fix.
   """
-  spec = get_dataset_spec(name)
-  builder_kwargs = _builder_kwargs(spec, folder, mask_suffix, allow_count_mismatch)
+  spec = get_dataset_spec(name, option_names=option_names)
+  builder_kwargs = _builder_kwargs(spec, folder, mask_suffix, allow_count_mismatch, option_names)
   if spec.reads_folder:
-    spec = get_dataset_spec(name, folder)
+    spec = get_dataset_spec(name, folder, option_names)
   if split not in spec.splits:
     where = ""
     if spec.reads_folder:
@@ -157,8 +179,8 @@ def open_data_source(
     )
   if builder_config and builder_config not in spec.builder_configs:
     raise errors.ConfigError(
-      f"Dataset {name!r} has no builder config {builder_config!r} (config key "
-      f"dataset.builder_config); its configs are {list(spec.builder_configs)}."
+      f"Dataset {name!r} has no builder config {builder_config!r} "
+      f"({option_names.builder_config}); its configs are {list(spec.builder_configs)}."
     )
   full_name = spec.tfds_name + (f"/{builder_config}" if builder_config else "")
   data_dir = data_dir or default_data_dir()
@@ -168,11 +190,11 @@ def open_data_source(
     # the builder (theirs predates the build). Every process meets the sync,
     # whatever it sees on disk.
     if jax.process_index() == 0 and not builder.is_prepared():
-      _prepare(builder, spec, full_name, data_dir, manual_dir, folder)
+      _prepare(builder, spec, full_name, data_dir, manual_dir, folder, option_names)
     multihost_utils.sync_global_devices(f"prepare {full_name}")
     builder = tfds.builder(full_name, data_dir=data_dir, **builder_kwargs)
   elif not builder.is_prepared():
-    _prepare(builder, spec, full_name, data_dir, manual_dir, folder)
+    _prepare(builder, spec, full_name, data_dir, manual_dir, folder, option_names)
   if spec.reads_folder:
     _check_folder_unchanged(builder)
   decoders = dict(decoders or {})
@@ -184,20 +206,24 @@ def open_data_source(
 
 
 def _builder_kwargs(
-  spec: DatasetSpec, folder, mask_suffix: str | None, allow_count_mismatch: bool
+  spec: DatasetSpec,
+  folder,
+  mask_suffix: str | None,
+  allow_count_mismatch: bool,
+  option_names: OptionNames,
 ) -> dict:
   """What the dataset's builder takes of the dataset options (the others do not apply to it)."""
   if spec.reads_folder:
     if not folder:
       raise errors.ConfigError(
         f"Dataset {spec.tfds_name!r} reads your own images and masks from a folder; name it "
-        "with --config.dataset.folder=DIR (open_data_source(..., folder=DIR)), DIR holding "
+        f"with {option_names.folder}=DIR (open_data_source(..., folder=DIR)), DIR holding "
         "images/ and masks/ (see tfds_builders/folder/README.md)."
       )
     if mask_suffix == "":
       raise errors.ConfigError(
-        "dataset.mask_suffix is empty; set what follows the image's id in its mask's file "
-        "name, e.g. --config.dataset.mask_suffix=_segmentation.png."
+        f"{option_names.mask_suffix} is empty; set what follows the image's id in its mask's "
+        f"file name, e.g. {option_names.mask_suffix}=_segmentation.png."
       )
     return {
       "folder": os.fspath(folder),
@@ -205,8 +231,10 @@ def _builder_kwargs(
     }
   if folder:
     logging.warning(
-      "dataset.folder=%s is read only by the folder dataset (dataset.name=folder); %s ignores it.",
+      "%s=%s is read only by the folder dataset (%s=folder); %s ignores it.",
+      option_names.folder,
       folder,
+      option_names.name,
       spec.tfds_name,
     )
   if allow_count_mismatch and spec.needs_manual_download:
@@ -229,7 +257,15 @@ def _check_folder_unchanged(builder) -> None:
   _UNCHANGED_FOLDER_DATASETS.add(builder.data_dir)
 
 
-def _prepare(builder, spec: DatasetSpec, full_name: str, data_dir, manual_dir, folder) -> None:
+def _prepare(
+  builder,
+  spec: DatasetSpec,
+  full_name: str,
+  data_dir,
+  manual_dir,
+  folder,
+  option_names: OptionNames,
+) -> None:
   download_config = tfds.download.DownloadConfig(
     manual_dir=os.fspath(manual_dir) if manual_dir else None
   )
@@ -252,12 +288,12 @@ def _prepare(builder, spec: DatasetSpec, full_name: str, data_dir, manual_dir, f
     if "allow_count_mismatch" in str(error):
       count_option = (
         " To build from archives of unofficial size anyway (a warning in the log), pass "
-        "--config.dataset.allow_count_mismatch=true (open_data_source(..., "
+        f"{option_names.allow_count_mismatch}=true (open_data_source(..., "
         "allow_count_mismatch=True))."
       )
     raise errors.DataError(
       f"{full_name} is not prepared in {data_dir} and cannot be built from its files: "
       f"{error}\nThey were read from {read_from}; name the directory that holds them with "
-      "--config.dataset.manual_dir=DIR (open_data_source(..., manual_dir=DIR))."
+      f"{option_names.manual_dir}=DIR (open_data_source(..., manual_dir=DIR))."
       f"{count_option} See tfds_builders/{spec.tfds_name}/README.md."
     ) from error
