@@ -1,209 +1,15 @@
-"""The papers' ablation tables: which runs make each one, and what the paper reports.
+"""The papers' ablation tables as data: which runs make each one, and what the paper reports.
 
-An `Ablation` is one paper's ablation table: a config name pattern, one `Row`
-per line of the paper's table (a label, the config overrides that switch the
-model into that line's variant, the paper's numbers per dataset), and the
-metric columns. `sweeps` are further tables over the same model, such as
-paper 000's training-set-size sweep. `experiments/ablate.py` trains the rows;
-`write_table` puts our numbers beside the paper's.
-
-Adding a paper is one `ABLATIONS` entry; every ablation is a config switch of
-the one model (docs/papers.md, "Conventions").
+One `tables.PaperTable` per paper (`ABLATIONS`, keyed by the paper's network):
+a config name pattern, one `tables.Row` per line of the paper's table (the
+config overrides that switch the model into that line's variant, the paper's
+numbers per dataset), and sweeps such as paper 000's training-set-size table.
+`experiments.ablate` trains the rows (`experiments/table_runs.py`). Adding a
+paper is one `ABLATIONS` entry; every ablation is a config switch of the one
+model (docs/papers.md, "Conventions").
 """
 
-import csv
-import dataclasses
-import io
-import json
-import os
-import re
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-from experiments.configs import common
-from jaxseg import atomic_files
-from jaxseg.config_overrides import derive_config
-
-# Where a row's paper numbers are missing for a dataset, its cells are blank.
-_BLANK = ""
-NOT_BUILT = "not built"
-RESULTS_FILE = "results.json"
-
-
-@dataclasses.dataclass(frozen=True)
-class Row:
-  """One line of a paper's table.
-
-  Attributes:
-    label: the line as the paper's table writes it.
-    overrides: config key -> value ("model.use_cca": True) that make it; None
-      for a line whose network jaxseg does not build (a comparison table's
-      SLSDeep): the table shows the paper's numbers and "not built".
-    paper: dataset name (as in the config pattern) -> metric -> the number
-      as printed, a string, so "96.00" stays "96.00".
-    backbone: the ImageNet encoder the line's network starts from in its own
-      paper ("resnet50", "vgg16_bn"; "" for none): which converted weights
-      `experiments.compare --backbone_weights` gives it.
-  """
-
-  label: str
-  overrides: Mapping[str, Any] | None = dataclasses.field(default_factory=dict)
-  paper: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
-  backbone: str = ""
-
-  @property
-  def built(self) -> bool:
-    return self.overrides is not None
-
-  @property
-  def slug(self) -> str:
-    """The row's run directory name and its name for --only."""
-    return re.sub(r"[^a-z0-9]+", "_", self.label.lower()).strip("_")
-
-
-@dataclasses.dataclass(frozen=True)
-class Sweep:
-  """A further table over the ablation's model; its rows run like the ablation's."""
-
-  source: str  # the paper's table, for the report's heading
-  metrics: tuple[str, ...]
-  rows: tuple[Row, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class Ablation:
-  """One paper's ablation table.
-
-  Attributes:
-    config: config name with `{dataset}` in it ("cca_{dataset}").
-    source: the paper's table, for the report's heading.
-    metrics: columns to compare, keys of results.json `metrics`.
-    rows: the table's lines, in the paper's order.
-    sweeps: name (for --sweep) -> further table.
-    results_files: dataset -> the results file of each row's run that the
-      paper's numbers on that dataset compare with, where it is not
-      results.json (paper 001 trains on ISIC 2016 and also tests on ISIC 2017).
-  """
-
-  config: str
-  source: str
-  metrics: tuple[str, ...]
-  rows: tuple[Row, ...]
-  sweeps: Mapping[str, Sweep] = dataclasses.field(default_factory=dict)
-  results_files: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-  def results_file(self, dataset: str) -> str:
-    return self.results_files.get(dataset, RESULTS_FILE)
-
-
-def printed(columns: str, numbers: str) -> dict[str, str]:
-  """{"DI": "86.1", ...} from a table line's columns and numbers as the paper prints them.
-
-  A "-" (not reported) is left out.
-  """
-  columns, numbers = columns.split(), numbers.split()
-  if len(columns) != len(numbers):
-    raise ValueError(f"{len(columns)} columns {columns} but {len(numbers)} numbers {numbers}.")
-  return {column: number for column, number in zip(columns, numbers, strict=True) if number != "-"}
-
-
-# --- tables ---------------------------------------------------------------------
-
-
-def row_config(base, overrides: Mapping[str, Any], smoke: bool):
-  """`base` with a row's overrides; at smoke size, a row that switches the network
-  gets that network's smoke widths (`configs.common.SMOKE_MODEL_SETTINGS`)."""
-  config = derive_config(base, overrides)
-  if smoke and config.model_name != base.model_name:
-    with config.unlocked():
-      config.model.update(common.SMOKE_MODEL_SETTINGS[config.model_name])
-  return config
-
-
-def load_results(run_dir: str, results_file: str = RESULTS_FILE) -> dict[str, Any] | None:
-  path = os.path.join(run_dir, results_file)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
-def table_cells(
-  table: Ablation | Sweep, dataset: str, run_dirs: Mapping[str, str]
-) -> tuple[list[str], list[list[str]]]:
-  """Header and lines: label, each metric ours (%) and the paper's, the run.
-
-  `run_dirs` maps each built row's slug to its run directory; a row without
-  its results file there has blank "ours" cells, a row jaxseg does not build
-  "not built" for its run.
-  """
-  header = ["Model"]
-  for metric in table.metrics:
-    header += [f"{metric} (ours)", f"{metric} (paper)"]
-  header.append("run")
-  results_file = table.results_file(dataset) if isinstance(table, Ablation) else RESULTS_FILE
-  lines = []
-  for row in table.rows:
-    results = (load_results(run_dirs[row.slug], results_file) if row.built else None) or {}
-    paper = row.paper.get(dataset, {})
-    line = [row.label]
-    for metric in table.metrics:
-      line.append(_ours(results, metric))
-      line.append(paper.get(metric, _BLANK))
-    run = os.path.basename(os.path.normpath(run_dirs[row.slug])) if row.built else NOT_BUILT
-    line.append(run)
-    lines.append(line)
-  return header, lines
-
-
-def _ours(results: Mapping[str, Any], metric: str) -> str:
-  """Percent with 1 decimal; a cross-validation's mean +- std over folds with 2 (paper 004)."""
-  mean = results.get("metrics", {}).get(metric)
-  if mean is None:
-    return _BLANK
-  std = results.get("std", {}).get(metric)
-  return f"{100 * mean:.1f}" if std is None else f"{100 * mean:.2f} ± {100 * std:.2f}"
-
-
-def _evaluated_on(table: Ablation | Sweep, dataset: str, run_dirs: Mapping[str, str]) -> str:
-  results_file = table.results_file(dataset) if isinstance(table, Ablation) else RESULTS_FILE
-  results = [load_results(run_dirs[row.slug], results_file) for row in table.rows if row.built]
-  settings = sorted(
-    {(r["split"], r["num_images"], r["resolution"]) for r in results if r is not None}
-  )
-  if not settings:
-    return "no row has finished yet"
-  return "; ".join(f"split {s}, {n} images, at {res}" for s, n, res in settings)
-
-
-def write_table(
-  path_stem: str,
-  title: str,
-  table: Ablation | Sweep,
-  dataset: str,
-  run_dirs: Mapping[str, str],
-) -> None:
-  """Writes `<path_stem>.md` and `<path_stem>.csv` (the same columns)."""
-  header, lines = table_cells(table, dataset, run_dirs)
-  markdown = [
-    f"# {title}",
-    "",
-    f"Paper's numbers: {table.source}, as printed; blank where it reports none on {dataset}.",
-    "Ours: mean over images of the per-image scores, in percent "
-    f"({_evaluated_on(table, dataset, run_dirs)}); for cross-validated rows the mean +- std over "
-    "folds of the fold means; blank where the row has not finished.",
-    "",
-    "| " + " | ".join(header) + " |",
-    "|" + "|".join("---" for _ in header) + "|",
-    *("| " + " | ".join(line) + " |" for line in lines),
-  ]
-  atomic_files.write_text(path_stem + ".md", "\n".join(markdown) + "\n")
-  csv_text = io.StringIO(newline="")
-  writer = csv.writer(csv_text)
-  writer.writerow(header)
-  writer.writerows(lines)
-  atomic_files.write_text(path_stem + ".csv", csv_text.getvalue())
-
+from experiments.tables import PaperTable, Row, Sweep, printed
 
 # --- paper 000: cca ---------------------------------------------------------------
 
@@ -266,7 +72,7 @@ def _cca_table8_rows():
       )
 
 
-CCA = Ablation(
+CCA = PaperTable(
   config="cca_{dataset}",
   source="paper 000 Table 7 (ISIC 2017 test)",
   metrics=("DI", "JA"),
@@ -292,7 +98,7 @@ CCA = Ablation(
 
 # Paper 001 Table 4 (ISIC 2016 test), printed as fractions (0.88924); here in
 # percent with the same digits. Columns Accuracy, Dice, JSI, Sensitivity, Specificity.
-ULFFN = Ablation(
+ULFFN = PaperTable(
   config="ulffn_{dataset}",
   source="paper 001 Table 4 (ISIC 2016 test)",
   metrics=("AC", "DI", "JA", "SE", "SP"),
@@ -319,7 +125,7 @@ ULFFN = Ablation(
 # four baselines column by column, then the proposed model; the text's
 # comparisons (EF-RAM's JSI above DF-RAM's, DF-RAM's DC above EF-RAM's,
 # EF-RAM's recall slightly below DF-RAM's) confirm that reading.
-RMSM = Ablation(
+RMSM = PaperTable(
   config="rmsm_{dataset}",
   source="paper 002 Table II (ISIC 2017 validation)",
   metrics=("DI", "JA", "SE"),
@@ -345,7 +151,7 @@ RMSM = Ablation(
 # Paper 003 Table IV (ISIC 2017 validation, one CDNN-29 model), printed as
 # fractions (0.953); here in percent with the same digits. Table V (test) has
 # RGB 93.1 84.0 75.4 81.3 97.6 and RGB+HSV+L 93.4 84.9 76.5 82.5 97.5.
-CDNN = Ablation(
+CDNN = PaperTable(
   config="cdnn_{dataset}",
   source="paper 003 Table IV (ISIC 2017 validation)",
   metrics=("AC", "DI", "JA", "SE", "SP"),
@@ -371,7 +177,7 @@ _ASNET_FULL = {
 # Paper 004 Table 2 (ISIC 2018 train, 5-fold cross-validation, mean +- std);
 # columns Jaccard, Dice, Accuracy. MultiResU-Net (JA 80.30 +- 0.372) is not
 # built here.
-ASNET = Ablation(
+ASNET = PaperTable(
   config="asnet_{dataset}_cv",
   source="paper 004 Table 2 (ISIC 2018, 5-fold cross-validation, mean ± std)",
   metrics=("JA", "DI", "AC"),
@@ -405,14 +211,10 @@ ASNET = Ablation(
 )
 
 
-ABLATIONS: dict[str, Ablation] = {
+ABLATIONS: dict[str, PaperTable] = {
   "asnet": ASNET,
   "cca": CCA,
   "cdnn": CDNN,
   "rmsm": RMSM,
   "ulffn": ULFFN,
 }
-
-
-def all_rows(ablation: Ablation, sweeps: Sequence[str] = ()) -> list[Row]:
-  return [*ablation.rows, *(row for name in sweeps for row in ablation.sweeps[name].rows)]

@@ -6,10 +6,11 @@ r"""Runs a paper's comparison table: its network and the baselines it retrained,
 
 Every row the paper reports and jaxseg builds (experiments/comparisons.py)
 trains in <workdir>/<row>/ under the paper's own protocol config with the
-row's network switched in, like `experiments.ablate`'s rows (same resuming,
-skipping, `--only` and `--config.key=value` overrides; rows with the same
-config train once). Rows jaxseg does not build show the paper's numbers and
-"not built". Writes <workdir>/comparison.md and .csv.
+row's network switched in, like `experiments.ablate`'s rows
+(experiments/table_runs.py: same resuming, skipping, `--only` and
+`--config.key=value` overrides; rows with the same config train once). Rows
+jaxseg does not build show the paper's numbers and "not built". Writes
+<workdir>/comparison.md and .csv.
 
 `--backbone_weights` gives each ImageNet encoder's converted weights
 (`python -m jaxseg.models.convert_torchvision`): resnet34, resnet50,
@@ -21,10 +22,12 @@ runs' ISIC 2017 scores.
 """
 
 import jax
-from absl import app, flags
+from absl import flags
 
-from experiments import ablate, cli, comparisons
+from experiments import cli, comparisons, table_flags, table_runs
+from jaxseg import distributed, run_layout
 from jaxseg.errors import ConfigError
+from jaxseg.train import summary
 
 _BACKBONE_WEIGHTS = flags.DEFINE_list(
   "backbone_weights", [], "NAME=PATH of converted ImageNet weights: resnet34=r34.npz,..."
@@ -55,12 +58,13 @@ def run_comparison(
   """Trains the table's rows not yet finished, writes it; returns the path of its .md."""
   if paper not in comparisons.COMPARISONS:
     raise ConfigError(
-      f"No comparison table for {paper!r}; papers with one: {sorted(comparisons.COMPARISONS)}."
+      f"No comparison table for --paper {paper!r}; papers with one: "
+      f"{sorted(comparisons.COMPARISONS)}."
     )
   table = comparisons.COMPARISONS[paper]
-  if dataset not in comparisons.datasets(table):
+  if dataset not in table.datasets():
     raise ConfigError(
-      f"{paper}'s comparison table reports {comparisons.datasets(table)}, not {dataset!r}; "
+      f"{paper}'s comparison table reports {table.datasets()}, not {dataset!r}; "
       "pass one of those as --dataset (with --smoke, the runs use synthetic data)."
     )
   backbones = {row.backbone for row in table.rows if row.backbone}
@@ -70,37 +74,29 @@ def run_comparison(
       f"--backbone_weights names {unused}, which no row of {paper}'s table starts from; "
       f"its rows use {sorted(backbones)}."
     )
-  [path] = ablate.run_table(
+  [path] = table_runs.run_table(
     table,
     f"{paper} comparison",
     dataset,
     workdir,
+    stem=run_layout.COMPARISON_STEM,
     smoke=smoke,
     only=only,
     overrides=overrides,
-    stem="comparison",
     backbone_weights=backbone_weights,
   )
   return path
 
 
-def main(argv):
-  from jaxseg import distributed  # noqa: PLC0415  (JAX after absl parsed flags)
-
+def main():
   distributed.initialize_from_env()  # multi-process runs; before any JAX use
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if ablate.SWEEP.value:
-    raise app.UsageError("--sweep belongs to experiments.ablate; comparisons have none.")
-  from jaxseg.train import summary  # noqa: PLC0415
-
   summary.quiet_library_logs()
   path = run_comparison(
-    ablate.PAPER.value,
-    ablate.DATASET.value,
-    ablate.WORKDIR.value,
-    smoke=ablate.SMOKE.value,
-    only=tuple(ablate.ONLY.value),
+    table_flags.PAPER.value,
+    table_flags.DATASET.value,
+    table_flags.WORKDIR.value,
+    smoke=table_flags.SMOKE.value,
+    only=tuple(table_flags.ONLY.value),
     overrides=cli.config_overrides(),
     backbone_weights=_parse_backbone_weights(_BACKBONE_WEIGHTS.value),
   )
@@ -110,4 +106,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  cli.app_main(main)
+  cli.app_main(main, takes_config=False, takes_overrides=True, required=table_flags.REQUIRED)

@@ -1,20 +1,21 @@
 """The papers' comparison tables: their network against the baselines they retrained.
 
-Each entry is an `ablations.Ablation` over the paper's own protocol config:
+Each entry is a `tables.PaperTable` over the paper's own protocol config:
 one `Row` per line of the paper's comparison table. A baseline's row switches
 the config's network (`model_name` and its fields at the baseline's paper
 size) and keeps everything else of the protocol: split, input size,
 augmentation, epochs, loss, optimiser. Lines whose network jaxseg does not
 build (the challenge teams, SLSDeep, AG-Net, DAGAN, ...) have no overrides
 and show the paper's numbers and "not built". `experiments/compare.py` runs
-them with `experiments.ablate`'s machinery; docs/papers.md, "Baselines", has
-the networks.
+them as `experiments.ablate` runs ablations (`experiments/table_runs.py`);
+docs/papers.md, "Baselines", has the networks.
 
 Numbers are as printed, in percent (paper 001 prints fractions: the same
 digits here in percent).
 """
 
-from experiments.ablations import Ablation, Row, printed
+from experiments.tables import PaperTable, Row, printed
+from jaxseg import run_layout
 
 _ALL = "AC DI JA SE SP"
 
@@ -43,7 +44,7 @@ def _ulffn_row(label, overrides, isic2016, isic2017, backbone="") -> Row:
   return Row(label, overrides, numbers, backbone)
 
 
-ULFFN = Ablation(
+ULFFN = PaperTable(
   config="ulffn_isic2016",
   source="paper 001 Tables 2 (ISIC 2016 test) and 3 (ISIC 2017 test), trained on ISIC 2016",
   metrics=("AC", "DI", "JA", "SE", "SP"),
@@ -79,7 +80,7 @@ ULFFN = Ablation(
       "ULFFN", {}, "92.876 93.044 87.360 92.725 90.040", "89.199 92.502 87.085 94.386 92.224"
     ),
   ),
-  results_files={"isic2017": "results_isic2017_test.json"},
+  results_files={"isic2017": run_layout.dataset_results_file("isic2017", "test")},
 )
 
 
@@ -94,7 +95,7 @@ def _rmsm_row(label, overrides, numbers, backbone="") -> Row:
   return Row(label, overrides, {"isic2017": printed(_RMSM_COLUMNS, numbers)}, backbone)
 
 
-RMSM = Ablation(
+RMSM = PaperTable(
   config="rmsm_{dataset}",
   source="paper 002 Table I (ISIC 2017 test)",
   metrics=("AC", "DI", "JA", "SE", "SP"),
@@ -127,7 +128,7 @@ def _cca_not_built(label, numbers) -> Row:
   return _not_built(label, "isic2017", _ALL, numbers)
 
 
-CCA = Ablation(
+CCA = PaperTable(
   config="cca_{dataset}",
   source="paper 000 Table 2 (ISIC 2017 test)",
   metrics=("AC", "DI", "JA", "SE", "SP"),
@@ -169,7 +170,7 @@ CCA = Ablation(
 # only its Jaccard ("\\" for the others).
 _ASNET_COLUMNS = "JA DI AC"
 
-ASNET = Ablation(
+ASNET = PaperTable(
   config="asnet_{dataset}_cv",
   source="paper 004 Table 2 (ISIC 2018, 5-fold cross-validation, mean ± std)",
   metrics=("JA", "DI", "AC"),
@@ -194,14 +195,9 @@ ASNET = Ablation(
 )
 
 
-COMPARISONS: dict[str, Ablation] = {
+COMPARISONS: dict[str, PaperTable] = {
   "asnet": ASNET,
   "cca": CCA,
   "rmsm": RMSM,
   "ulffn": ULFFN,
 }
-
-
-def datasets(table: Ablation) -> list[str]:
-  """The datasets the paper reports this table on (what `compare --dataset` takes)."""
-  return sorted({dataset for row in table.rows for dataset in row.paper})

@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-METRIC_KEYS = ("AC", "DI", "JA", "SE", "SP", "JA_thresholded")
+from jaxseg.metric_names import METRIC_KEYS
+
 # ISIC 2018 ranking: a per-image Jaccard below this counts as 0.
 JA_THRESHOLD = 0.65
 # Column order of every counts array in this module.

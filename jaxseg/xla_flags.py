@@ -23,8 +23,10 @@ its matmuls and reductions stay. It does nothing when
 GPU and TPU backends ignore the flag.
 """
 
+import importlib.metadata
 import os
 import re
+import sys
 import warnings
 
 FLAG = "--xla_cpu_experimental_ynn_fusion_type"
@@ -49,20 +51,29 @@ def with_cpu_flags(xla_flags: str, jaxlib_version: str) -> str:
 
 
 def apply() -> None:
-  """Sets `XLA_FLAGS` for this process, before any JAX backend starts."""
-  from jax._src import xla_bridge  # noqa: PLC0415  (private: whether a backend started)
-  from jaxlib import version  # noqa: PLC0415
+  """Sets `XLA_FLAGS` for this process, before any JAX backend starts.
 
+  Reads jaxlib's version from its package metadata and looks at JAX only where
+  it is already imported, so that `import jaxseg` loads no JAX (tools that
+  read finished runs start in a fraction of a second).
+  """
+  try:
+    jaxlib_version = importlib.metadata.version("jaxlib")
+  except importlib.metadata.PackageNotFoundError:  # no jaxlib: nothing to configure
+    return
   current = os.environ.get("XLA_FLAGS", "")
-  wanted = with_cpu_flags(current, version.__version__)
+  wanted = with_cpu_flags(current, jaxlib_version)
   if wanted == current:
     return
-  if xla_bridge.backends_are_initialized():
-    warnings.warn(
-      f"jaxseg was imported after JAX started its backend, so its XLA flag {FLAG}={VALUE} "
-      "(convolutions on every CPU core; docs/benchmarks.md) does not apply in this process: "
-      "import jaxseg before running anything in JAX, or set the flag in XLA_FLAGS yourself.",
-      stacklevel=3,
-    )
-    return
+  if "jax" in sys.modules:
+    from jax._src import xla_bridge  # private API: whether a backend started
+
+    if xla_bridge.backends_are_initialized():
+      warnings.warn(
+        f"jaxseg was imported after JAX started its backend, so its XLA flag {FLAG}={VALUE} "
+        "(convolutions on every CPU core; docs/benchmarks.md) does not apply in this process: "
+        "import jaxseg before running anything in JAX, or set the flag in XLA_FLAGS yourself.",
+        stacklevel=3,
+      )
+      return
   os.environ["XLA_FLAGS"] = wanted

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from experiments import configs
+from jaxseg import run_layout
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,7 @@ def assert_one_user_error(proc: subprocess.CompletedProcess, message: str) -> st
   return error
 
 
-def write_fake_results(run_dir, di: float, ja: float, results_file: str = "results.json"):
+def write_fake_results(run_dir, di: float, ja: float, results_file: str = run_layout.RESULTS_FILE):
   """A results file as a finished run writes it (cca_isic2017's test protocol), no training."""
   os.makedirs(run_dir, exist_ok=True)
   results = {

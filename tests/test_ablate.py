@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from experiments import ablate, ablations, configs
-from jaxseg import metrics
+from experiments import ablate, ablations, configs, tables
+from jaxseg import metrics, run_layout
 from jaxseg.config_overrides import derive_config
 from jaxseg.errors import ConfigError
 from jaxseg.train import setup
@@ -26,7 +26,7 @@ def test_registry_is_well_formed(paper):
   ablation = ablations.ABLATIONS[paper]
   assert "{dataset}" in ablation.config
   base = _config_for(ablation)
-  rows = ablations.all_rows(ablation, tuple(ablation.sweeps))
+  rows = ablation.all_rows(tuple(ablation.sweeps))
   assert len({row.label for row in rows}) == len(rows)
   assert len({row.slug for row in rows}) == len(rows)
   for table in (ablation, *ablation.sweeps.values()):
@@ -75,7 +75,7 @@ def test_table_layout(tmp_path):
   run_dirs = {row.slug: str(tmp_path / row.slug) for row in cca.rows}
   write_fake_results(run_dirs["baseline_resnet_aspp"], 0.81234, 0.70049)
   write_fake_results(run_dirs["cca_cgl_al"], 0.85, 0.7499)
-  ablations.write_table(str(tmp_path / "ablation"), "cca on isic2017", cca, "isic2017", run_dirs)
+  tables.write_table(str(tmp_path), "ablation", "cca on isic2017", cca, "isic2017", run_dirs)
 
   markdown = (tmp_path / "ablation.md").read_text().splitlines()
   assert markdown[0] == "# cca on isic2017"
@@ -104,7 +104,7 @@ def test_table_layout(tmp_path):
   ]
 
   # On ISIC 2018 the paper reports only its full model (Table 5).
-  ablations.write_table(str(tmp_path / "on2018"), "cca on isic2018", cca, "isic2018", run_dirs)
+  tables.write_table(str(tmp_path), "on2018", "cca on isic2018", cca, "isic2018", run_dirs)
   with open(tmp_path / "on2018.csv") as f:
     lines = list(csv.reader(f))
   assert [line[2] for line in lines[1:]] == ["", "", "", "", "89.9"]
@@ -114,12 +114,12 @@ def test_cross_validated_rows_show_mean_and_std(tmp_path):
   asnet = ablations.ABLATIONS["asnet"]
   run_dirs = {row.slug: str(tmp_path / row.slug) for row in asnet.rows}
   write_fake_results(run_dirs["asnet"], 0.8888, 0.8215)
-  with open(os.path.join(run_dirs["asnet"], "results.json")) as f:
+  with open(os.path.join(run_dirs["asnet"], run_layout.RESULTS_FILE)) as f:
     results = json.load(f)
   results["std"] = {"AC": 0.00228, "DI": 0.0039, "JA": 0.00328}
-  with open(os.path.join(run_dirs["asnet"], "results.json"), "w") as f:
+  with open(os.path.join(run_dirs["asnet"], run_layout.RESULTS_FILE), "w") as f:
     json.dump(results, f)
-  ablations.write_table(str(tmp_path / "ablation"), "asnet", asnet, "isic2018", run_dirs)
+  tables.write_table(str(tmp_path), "ablation", "asnet", asnet, "isic2018", run_dirs)
   table = (tmp_path / "ablation.md").read_text()
   assert "| ASNet | 82.15 ± 0.33 | 82.15±0.328 | 88.88 ± 0.39 | 88.88±0.390 |" in table
   assert "| Baseline |  | 81.12±0.551 |" in table
@@ -164,7 +164,7 @@ def test_resume_skips_finished_rows(tmp_path, fake_training):
   ours_2000 = "| 90.0 | 94.6 | 50.0 | 87.8 | 40.0 | 80.3 | 80.0 | 88.6 | 95.0 | 96.4 | cca_cgl_al |"
   assert f"| ours 2000 {ours_2000}" in sweep
 
-  os.remove(tmp_path / "cca" / "results.json")
+  os.remove(tmp_path / "cca" / run_layout.RESULTS_FILE)
   ablate.run_ablation("cca", "isic2017", workdir, smoke=True)
   assert fake_training[13:] == ["cca"]
 
@@ -178,8 +178,8 @@ def test_rerun_with_other_variant_is_an_error(tmp_path, fake_training):
 def test_unknown_names_are_errors(tmp_path, fake_training, monkeypatch):
   with pytest.raises(ConfigError, match="Unknown config key 'bad.key'"):
     ablate.run_ablation("cca", "synthetic", str(tmp_path), smoke=True, overrides={"bad.key": 1})
-  bad_row = ablations.Ablation(
-    "unet_{dataset}", "a test", ("JA",), (ablations.Row("bad", {"model.widths": 3}),)
+  bad_row = tables.PaperTable(
+    "unet_{dataset}", "a test", ("JA",), (tables.Row("bad", {"model.widths": 3}),)
   )
   monkeypatch.setitem(ablations.ABLATIONS, "bad", bad_row)
   with pytest.raises(ConfigError, match="model.widths"):
@@ -196,20 +196,20 @@ def test_command_line_overrides_reach_every_row_as_typed_values(tmp_path, fake_t
   ablate.run_ablation(
     "cca", "isic2017", str(tmp_path), smoke=True, only=("cca",), overrides=overrides
   )
-  record = json.loads((tmp_path / "cca" / "ablation_row.json").read_text())
+  record = json.loads((tmp_path / "cca" / run_layout.ABLATION_ROW_FILE).read_text())
   assert record["overrides"]["optimizer.lr"] == 3e-4
   assert record["overrides"]["input.hflip"] is False
   assert record["overrides"]["model.use_cca"] is True  # the row's own switch
 
 
 def test_smoke_ablation_end_to_end(tmp_path, tfds_dir, monkeypatch):
-  widths = ablations.Ablation(
+  widths = tables.PaperTable(
     config="unet_{dataset}",
     source="a test table",
     metrics=("DI", "JA"),
     rows=(
-      ablations.Row("U-Net width 4", {"model.base_width": 4}, {"synthetic": {"JA": "50.0"}}),
-      ablations.Row("U-Net width 8", {"model.base_width": 8}),
+      tables.Row("U-Net width 4", {"model.base_width": 4}, {"synthetic": {"JA": "50.0"}}),
+      tables.Row("U-Net width 8", {"model.base_width": 8}),
     ),
   )
   monkeypatch.setitem(ablations.ABLATIONS, "widths", widths)
@@ -217,7 +217,7 @@ def test_smoke_ablation_end_to_end(tmp_path, tfds_dir, monkeypatch):
   ablate.run_ablation("widths", "synthetic", str(tmp_path), smoke=True, overrides=overrides)
 
   for slug in ("u_net_width_4", "u_net_width_8"):
-    results = ablations.load_results(str(tmp_path / slug))
+    results = run_layout.read_results(str(tmp_path / slug))
     assert results["config"] == "unet_synthetic:smoke"
     assert 0 <= results["metrics"]["JA"] <= 1
   with open(tmp_path / "ablation.csv") as f:

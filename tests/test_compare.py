@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from experiments import ablations, compare, comparisons, configs
-from jaxseg import metrics, models
+from experiments import ablations, compare, comparisons, configs, tables
+from jaxseg import metrics, models, run_layout
 from jaxseg.errors import ConfigError
 from tests.run_testing import assert_one_user_error, run_module, write_fake_results
 
@@ -19,13 +19,13 @@ def test_tables_are_well_formed(paper):
   assert set(table.metrics) <= set(metrics.METRIC_KEYS)
   own_rows = [row for row in table.rows if row.overrides == {}]
   assert len(own_rows) == 1, "one line is the paper's own network, as configured"
-  for dataset in comparisons.datasets(table):
+  for dataset in table.datasets():
     base = configs.get_config(table.config.format(dataset=dataset))
     smoke = configs.get_config(table.config.format(dataset=dataset) + ":smoke")
     for row in table.rows:
       if row.built:
         for config, is_smoke in ((base, False), (smoke, True)):
-          derived = ablations.row_config(config, row.overrides, smoke=is_smoke)
+          derived = tables.row_config(config, row.overrides, smoke=is_smoke)
           assert derived.model_name in models.MODELS
       for metric, number in row.paper.get(dataset, {}).items():
         assert metric in table.metrics or metric in metrics.METRIC_KEYS
@@ -50,8 +50,10 @@ def test_table_with_not_built_rows_and_another_results_file(tmp_path):
   ulffn = comparisons.COMPARISONS["ulffn"]
   run_dirs = {row.slug: str(tmp_path / row.slug) for row in ulffn.rows}
   write_fake_results(run_dirs["ulffn"], 0.9, 0.8)  # ISIC 2016 test
-  write_fake_results(run_dirs["ulffn"], 0.7, 0.6, "results_isic2017_test.json")
-  ablations.write_table(str(tmp_path / "t2017"), "ulffn", ulffn, "isic2017", run_dirs)
+  write_fake_results(
+    run_dirs["ulffn"], 0.7, 0.6, run_layout.dataset_results_file("isic2017", "test")
+  )
+  tables.write_table(str(tmp_path), "t2017", "ulffn", ulffn, "isic2017", run_dirs)
   with open(tmp_path / "t2017.csv") as f:
     lines = list(csv.reader(f))
   ulffn_line = lines[-1]
@@ -59,7 +61,7 @@ def test_table_with_not_built_rows_and_another_results_file(tmp_path):
 
   rmsm = comparisons.COMPARISONS["rmsm"]
   run_dirs = {row.slug: str(tmp_path / row.slug) for row in rmsm.rows if row.built}
-  ablations.write_table(str(tmp_path / "rmsm"), "rmsm", rmsm, "isic2017", run_dirs)
+  tables.write_table(str(tmp_path), "rmsm", "rmsm", rmsm, "isic2017", run_dirs)
   table = (tmp_path / "rmsm.md").read_text()
   assert "| SLSDeep |  | 92.34 |  | 86.30 |  | 76.82 |  | 85.75 |  | 92.17 | not built |" in table
 
@@ -73,7 +75,7 @@ def test_baselines_get_their_own_backbone_weights(tmp_path, fake_training):
   assert sorted(fake_training) == ["ce_net", "deeplab_v3", "u_net"]
 
   def recorded(slug):
-    return json.loads((tmp_path / slug / "ablation_row.json").read_text())["overrides"]
+    return json.loads((tmp_path / slug / run_layout.ABLATION_ROW_FILE).read_text())["overrides"]
 
   assert recorded("ce_net")["pretrained_backbone"] == "r34.npz"
   assert recorded("deeplab_v3")["pretrained_backbone"] == "r50.npz"
@@ -87,23 +89,23 @@ def test_baselines_get_their_own_backbone_weights(tmp_path, fake_training):
     "rmsm", "isic2017", str(tmp_path / "given"), only=("u_net",),
     overrides={"pretrained_backbone": "paper_network.npz"},
   )  # fmt: skip
-  given = json.loads((tmp_path / "given" / "u_net" / "ablation_row.json").read_text())
+  given = json.loads((tmp_path / "given" / "u_net" / run_layout.ABLATION_ROW_FILE).read_text())
   assert given["overrides"]["pretrained_backbone"] == ""
 
   with pytest.raises(ConfigError, match="no row of rmsm's table starts from"):
     compare.run_comparison("rmsm", "isic2017", str(tmp_path), backbone_weights={"vgg16": "v"})
   with pytest.raises(ConfigError, match="reports \\['isic2017'\\], not 'isic2018'"):
     compare.run_comparison("rmsm", "isic2018", str(tmp_path))
-  with pytest.raises(ConfigError, match="No comparison table for 'cdnn'"):
+  with pytest.raises(ConfigError, match="No comparison table for --paper 'cdnn'"):
     compare.run_comparison("cdnn", "isic2017", str(tmp_path))
 
 
 def test_smoke_rows_switch_to_the_baselines_smoke_widths():
   smoke = configs.get_config("ulffn_isic2016:smoke")
   [fcn] = [row for row in comparisons.COMPARISONS["ulffn"].rows if row.label == "FCN"]
-  config = ablations.row_config(smoke, fcn.overrides, smoke=True)
+  config = tables.row_config(smoke, fcn.overrides, smoke=True)
   assert config.model_name == "fcn8s" and config.model.num_classes == 2
-  for key, value in configs.common.SMOKE_MODEL_SETTINGS["fcn8s"].items():
+  for key, value in models.MODELS["fcn8s"].smoke_fields.items():
     assert config.model[key] == value
 
 
@@ -141,14 +143,14 @@ def test_smoke_comparison_end_to_end(paper, dataset, tmp_path, tfds_dir):
   assert [header[i] for i in ours] == [f"{metric} (ours)" for metric in table.metrics]
   for row, line in zip(table.rows, lines, strict=True):
     if not row.built:
-      assert line[-1] == ablations.NOT_BUILT and all(line[i] == "" for i in ours), line
+      assert line[-1] == tables.NOT_BUILT and all(line[i] == "" for i in ours), line
       continue
     assert line[-1] == row.slug
     # A cross-validated row is "mean ± std" over its folds.
     assert all(0 <= float(line[i].partition("±")[0]) <= 100 for i in ours), line
-    config = json.loads((tmp_path / row.slug / "config.json").read_text())
+    config = json.loads((tmp_path / row.slug / run_layout.RUN_CONFIG).read_text())
     model_name = (row.overrides or {}).get("model_name", own_model)
     assert config["model_name"] == model_name
     # A baseline trains at its own smoke widths, not the paper network's.
-    for key, value in configs.common.SMOKE_MODEL_SETTINGS[model_name].items():
+    for key, value in models.MODELS[model_name].smoke_fields.items():
       assert config["model"][key] == value, (row.slug, key)

@@ -1,13 +1,13 @@
 """Every config loads, every name it uses resolves, and every smoke run works."""
 
 import json
+import pathlib
 import re
 
 import pytest
 
 from experiments import configs
-from experiments.configs import common
-from jaxseg import losses, metrics, models
+from jaxseg import losses, metrics, models, run_layout
 from jaxseg.data import datasets, pipeline, splits, transforms
 from jaxseg.errors import ConfigError
 from jaxseg.train import crossval, evaluators, experiment, optim, setup
@@ -50,11 +50,12 @@ def test_config_loads_and_resolves(name, arg):
   assert pipeline.input_channels(config.input) in (3, 7)
 
 
-def test_smoke_settings_cover_every_model_and_only_smoke_configs_differ():
-  assert set(common.SMOKE_MODEL_SETTINGS) == set(models.MODELS)
+def test_smoke_configs_differ_only_in_size_and_data():
   for name in ALL:
     full, smoke = configs.get_config(name), configs.get_config(f"{name}:smoke")
     assert full.model_name == smoke.model_name and full.loss == smoke.loss
+    for field, value in models.MODELS[smoke.model_name].smoke_fields.items():
+      assert smoke.model[field] == value, (name, field)
     assert smoke.dataset.name == "synthetic_lesions" and smoke.num_train_steps == 4
     assert set(full.evals) == set(smoke.evals)
 
@@ -115,12 +116,12 @@ def test_smoke_run(name, tfds_dir, tmp_path):
   out = experiment.run(config, str(tmp_path))
   assert out["train_step_traces"] == 1
   assert out["eval_step_traces"] == 1
-  results = json.loads((tmp_path / "results.json").read_text())
+  results = json.loads((tmp_path / run_layout.RESULTS_FILE).read_text())
   assert results["config"] == f"{name}:smoke"
   assert set(results["metrics"]) == set(metrics.METRIC_KEYS)
   assert 0.0 <= results["metrics"]["JA"] <= 1.0
-  run_dir = tmp_path / "fold_0" if config.crossval.enabled else tmp_path
-  assert any(p.name.startswith("events.out.tfevents") for p in run_dir.iterdir())
+  run_dir = pathlib.Path(run_layout.fold_dir(tmp_path, 0)) if config.crossval.enabled else tmp_path
+  assert any(run_layout.is_tensorboard_events(p.name) for p in run_dir.iterdir())
   for entry in config.evals.values():
     if not (entry.at_end and entry.results_file):
       continue
@@ -135,7 +136,7 @@ def test_cli_end_to_end(tfds_dir, tmp_path):
     *(f"--config.dataset.data_dir={tfds_dir}", "--config.optimizer.lr=0.0375"),
   )
   assert proc.returncode == 0, proc.stderr[-3000:]
-  results = json.loads((tmp_path / "results.json").read_text())
+  results = json.loads((tmp_path / run_layout.RESULTS_FILE).read_text())
   assert results["config"] == "unet_synthetic:smoke"
   # The override reached the schedule: poly decay from 0.0375 (the default is 2e-3).
   rates = [float(r) for r in re.findall(r"learning_rate=([0-9.e-]+)", proc.stderr)]

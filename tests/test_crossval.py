@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 
 import jax
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from experiments import configs
 from experiments.configs import common
-from jaxseg import metrics
+from jaxseg import metrics, run_layout
 from jaxseg.data import splits, transforms
 from jaxseg.errors import ConfigError
 from jaxseg.train import crossval, ensemble, evaluators, experiment, setup, trainer
@@ -21,7 +22,7 @@ def _cv_config(data_dir, **overrides):
   evals = {
     "heldout": common.evaluator("protocol:heldout"),
     "ensemble_validation": common.evaluator(
-      "validation", results_file="results_ensemble_validation.json", ensemble=True
+      "validation", results_file=run_layout.ensemble_results_file("validation"), ensemble=True
     ),
   }
   return smoke_config(
@@ -42,23 +43,29 @@ def test_crossval_trains_folds_summarises_and_resumes(tfds_dir, tmp_path, monkey
   out = experiment.run(config, str(tmp_path))
   assert out["train_step_traces"] == 1
 
-  folds = json.loads((tmp_path / "folds.json").read_text())
+  folds = json.loads((tmp_path / run_layout.FOLDS_FILE).read_text())
   heldout = [set(ids) for ids in folds["heldout"]]
   all_ids = set(splits.source_ids(config.dataset))
   assert heldout[0].isdisjoint(heldout[1]) and heldout[0] | heldout[1] == all_ids
   for fold in range(2):
-    fold_results = json.loads((tmp_path / f"fold_{fold}" / "results.json").read_text())
+    fold_results = json.loads(
+      (pathlib.Path(run_layout.fold_dir(tmp_path, fold)) / run_layout.RESULTS_FILE).read_text()
+    )
     assert {row["id"] for row in fold_results["per_image"]} == heldout[fold]
-    fold_splits = json.loads((tmp_path / f"fold_{fold}" / "splits.json").read_text())
+    fold_splits = json.loads(
+      (pathlib.Path(run_layout.fold_dir(tmp_path, fold)) / run_layout.SPLITS_FILE).read_text()
+    )
     assert set(fold_splits["train"]) == all_ids - heldout[fold]
 
-  summary = json.loads((tmp_path / "results.json").read_text())
+  summary = json.loads((tmp_path / run_layout.RESULTS_FILE).read_text())
   fold_ja = [f["JA"] for f in summary["folds"]]
   assert summary["metrics"]["JA"] == pytest.approx(np.mean(fold_ja))
   assert summary["std"]["JA"] == pytest.approx(np.std(fold_ja))
   assert summary["num_images"] == len(all_ids)
 
-  ensemble_results = json.loads((tmp_path / "results_ensemble_validation.json").read_text())
+  ensemble_results = json.loads(
+    (tmp_path / run_layout.ensemble_results_file("validation")).read_text()
+  )
   assert len(ensemble_results["ensemble_members"]) == 3  # two folds and all_data
   assert ensemble_results["num_images"] == 8
 
@@ -91,8 +98,8 @@ def test_crossval_resumes_an_interrupted_fold_from_its_checkpoint(tfds_dir, tmp_
   monkeypatch.setattr(trainer, "train_and_evaluate", preempted_in_fold_1)
   with pytest.raises(KeyboardInterrupt):
     experiment.run(config, str(tmp_path))
-  assert (tmp_path / "fold_0" / "results.json").exists()
-  assert not (tmp_path / "fold_1" / "results.json").exists()
+  assert (pathlib.Path(run_layout.fold_dir(tmp_path, 0)) / run_layout.RESULTS_FILE).exists()
+  assert not (tmp_path / "fold_1" / run_layout.RESULTS_FILE).exists()
 
   steps_run.clear()
   monkeypatch.setattr(trainer, "train_and_evaluate", original)
@@ -106,7 +113,7 @@ def test_crossval_resumes_an_interrupted_fold_from_its_checkpoint(tfds_dir, tmp_
   # fold_0 is done; fold_1 continues after its step-2 checkpoint; all_data trains whole.
   assert [s for s in steps_run if s[0] == "fold_1"] == [("fold_1", 3), ("fold_1", 4)]
   assert not [s for s in steps_run if s[0] == "fold_0"]
-  resumed = json.loads((tmp_path / "fold_1" / "results.json").read_text())
+  resumed = json.loads((tmp_path / "fold_1" / run_layout.RESULTS_FILE).read_text())
 
   # The same fold, uninterrupted, ends with the same model and so the same scores.
   monkeypatch.setattr(trainer, "train_and_evaluate", original)

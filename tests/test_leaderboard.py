@@ -1,4 +1,8 @@
-"""The papers' reported numbers; the leaderboard over a directory of runs in the real layouts."""
+"""The papers' reported numbers; the leaderboard over a directory of runs in the real layouts.
+
+One file of ~460 lines: its tests share one set of fake runs in every layout
+(single, cross-validation with ensemble, ablation row, unfinished, corrupt).
+"""
 
 import csv
 import importlib
@@ -9,8 +13,16 @@ import re
 import numpy as np
 import pytest
 
-from experiments import ablations, configs, leaderboard, reported_results
-from jaxseg import atomic_files, metrics
+from experiments import (
+  ablations,
+  configs,
+  leaderboard,
+  paper_match,
+  reported_results,
+  run_finder,
+  tables,
+)
+from jaxseg import atomic_files, metrics, run_layout
 from jaxseg.config_overrides import derive_config
 from jaxseg.train import checkpoints, crossval, evaluators
 from tests.run_testing import run_module
@@ -24,7 +36,7 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_reported_result_names_a_config_and_the_file_it_writes(entry):
   assert entry.config in configs.available()
   config = configs.get_config(entry.config)
-  expected = reported_results.expected_protocol(config, entry.results_file)
+  expected = paper_match.expected_protocol(config, entry.results_file)
   assert expected is not None, f"{entry.config} writes no {entry.results_file}"
   assert (expected["dataset"], expected["split"]) == (entry.dataset, entry.split)
   assert set(entry.metrics) <= set(metrics.METRIC_KEYS[:5])
@@ -59,31 +71,34 @@ def test_reported_results_agree_with_docs_papers_md():
         zip(("AC", "DI", "JA", "SE", "SP"), cells[2:], strict=True)
       )
   docs_rows = {
-    ("cca_isic2016", "results.json"): ("cca", "ISIC 2016 test"),
-    ("cca_isic2017", "results.json"): ("cca", "ISIC 2017 test"),
-    ("cca_isic2018", "results.json"): ("cca", "ISIC 2018, 20% held out"),
-    ("cca_ph2", "results.json"): ("cca", "PH2, all 200 (ISIC 2017 model)"),
-    ("ulffn_isic2016", "results.json"): ("ulffn", "ISIC 2016 test"),
-    ("ulffn_isic2016", "results_isic2017_test.json"): ("ulffn", "ISIC 2017 test"),
-    ("rmsm_isic2017", "results.json"): ("rmsm", "ISIC 2017 test"),
-    ("rmsm_isic2018", "results.json"): ("rmsm", "ISIC 2018, 594 held out"),
-    ("cdnn_isic2017_cv", "results_ensemble_test.json"): (
+    ("cca_isic2016", run_layout.RESULTS_FILE): ("cca", "ISIC 2016 test"),
+    ("cca_isic2017", run_layout.RESULTS_FILE): ("cca", "ISIC 2017 test"),
+    ("cca_isic2018", run_layout.RESULTS_FILE): ("cca", "ISIC 2018, 20% held out"),
+    ("cca_ph2", run_layout.RESULTS_FILE): ("cca", "PH2, all 200 (ISIC 2017 model)"),
+    ("ulffn_isic2016", run_layout.RESULTS_FILE): ("ulffn", "ISIC 2016 test"),
+    ("ulffn_isic2016", run_layout.dataset_results_file("isic2017", "test")): (
+      "ulffn",
+      "ISIC 2017 test",
+    ),
+    ("rmsm_isic2017", run_layout.RESULTS_FILE): ("rmsm", "ISIC 2017 test"),
+    ("rmsm_isic2018", run_layout.RESULTS_FILE): ("rmsm", "ISIC 2018, 594 held out"),
+    ("cdnn_isic2017_cv", run_layout.ensemble_results_file("test")): (
       "cdnn",
       "ISIC 2017 test (six-model ensemble)",
     ),
-    ("asnet_isic2018_cv", "results.json"): ("asnet", "ISIC 2018, 5-fold"),
+    ("asnet_isic2018_cv", run_layout.RESULTS_FILE): ("asnet", "ISIC 2018, 5-fold"),
   }
   assert len(table) == len(docs_rows)
   for entry in reported_results.REPORTED_RESULTS:
     key = (entry.config, entry.results_file)
     if key not in docs_rows:  # cdnn's validation line is in the notes under the table
       assert "95.3, 86.5, 78.3, 87.9, 97.9" in section
-      assert entry.metrics == ablations.printed("AC DI JA SE SP", "95.3 86.5 78.3 87.9 97.9")
+      assert entry.metrics == tables.printed("AC DI JA SE SP", "95.3 86.5 78.3 87.9 97.9")
       continue
     printed = {m: v for m, v in table[docs_rows[key]].items() if v != "-"}
     assert entry.metrics == printed, key
   assert "AC 96.00 ± 0.228, DI 88.88 ± 0.390" in section
-  asnet = reported_results.reported_result("asnet_isic2018_cv", "results.json")
+  asnet = reported_results.reported_result("asnet_isic2018_cv", run_layout.RESULTS_FILE)
   assert asnet.std == {"JA": "0.328", "DI": "0.390", "AC": "0.228"}
 
 
@@ -92,24 +107,24 @@ def test_reported_results_agree_with_the_ablation_tables():
   cca = {row.label: row for row in ablations.ABLATIONS["cca"].rows}["+CCA+CGL+AL"]
   for dataset in ("isic2016", "isic2017", "isic2018", "ph2"):
     name = "cca_ph2" if dataset == "ph2" else f"cca_{dataset}"
-    entry = reported_results.reported_result(name, "results.json")
+    entry = reported_results.reported_result(name, run_layout.RESULTS_FILE)
     assert {m: entry.metrics[m] for m in cca.paper[dataset]} == cca.paper[dataset]
   cdnn = ablations.ABLATIONS["cdnn"].rows[-1]
-  cdnn_entry = reported_results.reported_result("cdnn_isic2017", "results.json")
+  cdnn_entry = reported_results.reported_result("cdnn_isic2017", run_layout.RESULTS_FILE)
   assert cdnn_entry.metrics == cdnn.paper["isic2017"]
   asnet = ablations.ABLATIONS["asnet"].rows[-1].paper["isic2018"]
-  entry = reported_results.reported_result("asnet_isic2018_cv", "results.json")
+  entry = reported_results.reported_result("asnet_isic2018_cv", run_layout.RESULTS_FILE)
   assert asnet == {m: f"{entry.metrics[m]}±{entry.std[m]}" for m in entry.metrics}
   # ulffn prints fractions (0.92876); the reported table rounds them to two decimals.
   ulffn = ablations.ABLATIONS["ulffn"].rows[-1].paper["isic2016"]
-  entry = reported_results.reported_result("ulffn_isic2016", "results.json")
+  entry = reported_results.reported_result("ulffn_isic2016", run_layout.RESULTS_FILE)
   for metric, value in entry.numbers().items():
     assert float(ulffn[metric]) == pytest.approx(value, abs=0.005 + 1e-9)
 
 
 def test_every_ablation_dataset_says_where_it_was_scored():
   for paper, ablation in ablations.ABLATIONS.items():
-    for row in ablations.all_rows(ablation, tuple(ablation.sweeps)):
+    for row in ablation.all_rows(tuple(ablation.sweeps)):
       for dataset in row.paper:
         assert dataset in reported_results.ABLATION_SPLITS[paper], (paper, dataset)
 
@@ -129,7 +144,9 @@ def _accumulator(ja_values, ids):
   return accumulator
 
 
-def _write_results(run_dir, config, ja, ids=_TEST_IDS, results_file="results.json", **extra):
+def _write_results(
+  run_dir, config, ja, ids=_TEST_IDS, results_file=run_layout.RESULTS_FILE, **extra
+):
   """A results file as evaluators.evaluate_and_write writes it (its entry of `config`)."""
   entry = next(e for e in config.evals.values() if e.at_end and e.results_file == results_file)
   height, width = config.input.image_size
@@ -167,7 +184,7 @@ def _ablation_row(workdir, spec, paper, slug, ja):
   row_dir = workdir / slug
   row_dir.mkdir(parents=True)
   record = {"config": spec, "overrides": dict(row.overrides)}
-  (row_dir / "ablation_row.json").write_text(json.dumps(record))
+  (row_dir / run_layout.ABLATION_ROW_FILE).write_text(json.dumps(record))
   config = derive_config(configs.get_config(spec), row.overrides)
   checkpoints.write_run_config(str(row_dir), config)
   if ja is not None:
@@ -182,7 +199,7 @@ def _cross_validation(workdir, spec, fold_ja, train_ids):
   held_out = [train_ids[k::num_folds] for k in range(num_folds)]
   fold_results = []
   for fold, ja in enumerate(fold_ja):
-    fold_dir = os.path.join(workdir, f"fold_{fold}")
+    fold_dir = run_layout.fold_dir(workdir, fold)
     fold_config = crossval.fold_config(config, fold)
     checkpoints.write_run_config(fold_dir, fold_config)
     fold_results.append(_write_results(fold_dir, fold_config, ja, held_out[fold]))
@@ -194,16 +211,16 @@ def _cross_validation(workdir, spec, fold_ja, train_ids):
     "postprocess": fold_results[0]["postprocess"],
     **crossval.summarize_folds(fold_results),
   }
-  atomic_files.write_json(os.path.join(workdir, "folds.json"), {"num_folds": num_folds})
-  atomic_files.write_json(os.path.join(workdir, "results.json"), summary)
+  atomic_files.write_json(os.path.join(workdir, run_layout.FOLDS_FILE), {"num_folds": num_folds})
+  atomic_files.write_json(os.path.join(workdir, run_layout.RESULTS_FILE), summary)
   if crossval.ensemble_evaluators(config):
-    all_data = os.path.join(workdir, "all_data")
+    all_data = os.path.join(workdir, run_layout.ALL_DATA_DIR)
     all_data_config = crossval.all_data_config(config)
     checkpoints.write_run_config(all_data, all_data_config)
     for entry in all_data_config.evals.values():
       if entry.at_end and entry.results_file:
         _write_results(all_data, all_data_config, 0.74, results_file=entry.results_file)
-    members = [os.path.join("/elsewhere", f"fold_{k}") for k in range(num_folds)]
+    members = [run_layout.fold_dir("/elsewhere", k) for k in range(num_folds)]
     for _, entry in crossval.ensemble_evaluators(config):
       _write_results(
         str(workdir),
@@ -226,11 +243,11 @@ def runs(tmp_path_factory):
   (runs / "cca_paper" / "events.out.tfevents.2.host").write_text("")
   _single_run(runs / "cca_lr", "cca_isic2017", 0.85, {"optimizer.lr": 1e-3})
   _single_run(runs / "cca_old", "cca_isic2017", 0.70)
-  os.remove(runs / "cca_old" / "config.json")
-  with open(runs / "cca_old" / "results.json") as f:
+  os.remove(runs / "cca_old" / run_layout.RUN_CONFIG)
+  with open(runs / "cca_old" / run_layout.RESULTS_FILE) as f:
     results = json.load(f)
   del results["num_parameters"]
-  atomic_files.write_json(str(runs / "cca_old" / "results.json"), results)
+  atomic_files.write_json(str(runs / "cca_old" / run_layout.RESULTS_FILE), results)
   _single_run(runs / "cca_128", "cca_isic2017", 0.60, {"input.image_size": "128,128"})
   # Two hold-outs of ISIC 2018 of the same size but other images.
   _single_run(runs / "rmsm_a", "rmsm_isic2018", 0.8, ids=["a1", "a2"])
@@ -247,9 +264,9 @@ def runs(tmp_path_factory):
   _ablation_row(runs / "rmsm_ablation", "rmsm_isic2017", "rmsm", "unet", 0.7)
   # Unfinished, and unreadable.
   _single_run(runs / "unet_unfinished", "unet_synthetic", None)
-  (runs / "unet_unfinished" / "checkpoints" / "4").mkdir(parents=True)
+  (runs / "unet_unfinished" / run_layout.CHECKPOINTS_DIR / "4").mkdir(parents=True)
   (runs / "broken").mkdir()
-  (runs / "broken" / "results.json").write_text('{"config": "cca_isic2017", "metr')
+  (runs / "broken" / run_layout.RESULTS_FILE).write_text('{"config": "cca_isic2017", "metr')
   markdown, paths = leaderboard.write_leaderboard(str(runs))
   assert paths == [str(runs / "leaderboard.md"), str(runs / "leaderboard.csv")]
   return runs, markdown
@@ -435,7 +452,7 @@ def test_a_trained_smoke_run(tfds_dir, tmp_path):
   from tests.run_testing import smoke_config
 
   experiment.run(smoke_config(tfds_dir), str(tmp_path / "a"))
-  board = leaderboard.find_runs(str(tmp_path))
+  board = run_finder.find_runs(str(tmp_path))
   assert board.unranked == []
   (row,) = board.rows
   assert (row.run, row.config, row.model, row.kind) == (

@@ -2,6 +2,7 @@
 
 import pytest
 
+from jaxseg import run_layout
 from jaxseg.data import splits
 from jaxseg.train import trainer
 from tests.run_testing import smoke_config
@@ -63,5 +64,5 @@ def test_protocol_split_of_a_real_dataset(isic2018_dir, tmp_path):
     },
   )
   results = trainer.train_and_evaluate(config, str(tmp_path))["results"]
-  held = (tmp_path / "splits.json").read_text()
+  held = (tmp_path / run_layout.SPLITS_FILE).read_text()
   assert all(row["id"] in held for row in results["per_image"])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import common
+from jaxseg import run_layout
 from jaxseg.data import splits, transforms
 
 ISIC2018_TRAIN = [f"ISIC_{i:07d}" for i in range(0, 2 * 2594, 2)]
@@ -63,7 +64,7 @@ def test_open_protocol_split_by_name_writes_ids(tfds_dir, tmp_path):
   config = _dataset_config(tfds_dir, name="kfold", num_folds=3, fold=1, seed=7)
   train = splits.open_split(config, "protocol:train", str(tmp_path))
   heldout = splits.open_split(config, "protocol:heldout", str(tmp_path))
-  record = json.loads((tmp_path / "splits.json").read_text())
+  record = json.loads((tmp_path / run_layout.SPLITS_FILE).read_text())
   assert record["protocol"]["fold"] == 1 and record["dataset"] == "synthetic_lesions"
   read = lambda source: sorted(  # noqa: E731
     transforms.decode_ids([transforms.encode_id(source[i]["id"]) for i in range(len(source))])
@@ -82,7 +83,7 @@ def test_train_size_keeps_a_seeded_subset(tfds_dir, tmp_path, split):
   config.train_split = split
   config.train_size = 5
   source = splits.open_train_split(config, str(tmp_path))
-  kept = json.loads((tmp_path / "train_ids.json").read_text())["train"]
+  kept = json.loads((tmp_path / run_layout.TRAIN_IDS_FILE).read_text())["train"]
   assert len(source) == 5 and len(kept) == 5
   assert sorted(source[i]["id"].decode() for i in range(5)) == kept
   again = splits.open_train_split(config, str(tmp_path / "again"))

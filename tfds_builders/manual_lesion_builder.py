@@ -23,6 +23,10 @@ found and builds the examples:
 A damaged or inconsistent download is `lesion_features.SourceDataError`, a
 missing file FileNotFoundError; either message names the files and the fix.
 
+One module of ~460 lines: the checks above and the build they guard are the
+one base every manual builder subclasses; split, each half would be imported
+only by the other.
+
 Everything that needs only the archives' listings is checked before the first
 example is built, so a wrong download fails in seconds, not after an hour of
 decoding.

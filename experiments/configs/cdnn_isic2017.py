@@ -12,6 +12,7 @@ RGB+HSV+L model (Tables IV, V):
 """
 
 from experiments.configs import _cdnn, common
+from jaxseg import run_layout
 
 
 def get_config():
@@ -19,6 +20,8 @@ def get_config():
   config.dataset.train_split = "train"
   config.evals.test.split = "validation"
   config.evals.isic2017_test = common.evaluator(
-    "test", postprocess="dual_threshold", results_file="results_isic2017_test.json"
+    "test",
+    postprocess="dual_threshold",
+    results_file=run_layout.dataset_results_file("isic2017", "test"),
   )
   return config

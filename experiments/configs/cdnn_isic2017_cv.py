@@ -11,6 +11,7 @@ Paper (%), ISIC 2017 test, the ensemble: AC 93.4, DI 84.9, JA 76.5, SE 82.5, SP 
 """
 
 from experiments.configs import _cdnn, common
+from jaxseg import run_layout
 
 
 def get_config():
@@ -20,7 +21,7 @@ def get_config():
     config.evals[f"ensemble_{split}"] = common.evaluator(
       split,
       postprocess="dual_threshold",
-      results_file=f"results_ensemble_{split}.json",
+      results_file=run_layout.ensemble_results_file(split),
       ensemble=True,
     )
   return config

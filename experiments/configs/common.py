@@ -1,34 +1,15 @@
 """Defaults shared by every config; each config file overrides what its paper fixes."""
 
+import dataclasses
+
 import ml_collections
 
+from jaxseg.train.evaluator_entry import EvaluatorEntry
 
-def evaluator(
-  split: str,
-  *,
-  dataset: str = "",
-  resolution: str = "input",
-  postprocess: str = "none",
-  every_steps: int = 0,
-  at_end: bool = True,
-  results_file: str = "results.json",
-  ensemble: bool = False,
-  select: bool = False,
-) -> ml_collections.ConfigDict:
-  """One entry of `config.evals` (jaxseg/train/evaluators.py says what each field does)."""
-  return ml_collections.ConfigDict(
-    {
-      "dataset": dataset,
-      "split": split,
-      "resolution": resolution,
-      "postprocess": postprocess,
-      "every_steps": every_steps,
-      "at_end": at_end,
-      "results_file": results_file,
-      "ensemble": ensemble,
-      "select": select,
-    }
-  )
+
+def evaluator(split: str, **fields) -> ml_collections.ConfigDict:
+  """One entry of `config.evals`: `split` and any other field of `EvaluatorEntry`."""
+  return ml_collections.ConfigDict(dataclasses.asdict(EvaluatorEntry(split=split, **fields)))
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -57,7 +38,9 @@ def base_config() -> ml_collections.ConfigDict:
 
   config.dataset = ml_collections.ConfigDict()
   config.dataset.name = "synthetic_lesions"
-  config.dataset.builder_config = "default"
+  # "": the builder's default config (its first: synthetic_lesions' "default",
+  # ISIC's, PH2's and folder's "original"), so --config.dataset.name alone works.
+  config.dataset.builder_config = ""
   config.dataset.data_dir = ml_collections.FieldReference(None, field_type=str)
   # ISIC/PH2 archives; default <data_dir>/downloads/manual/.
   config.dataset.manual_dir = ml_collections.FieldReference(None, field_type=str)
@@ -182,22 +165,15 @@ def use_kfold_cross_validation(config, num_folds: int = 5):
   return config
 
 
-# The smoke variant (`--config NAME:smoke`): each model family at a tiny width.
-SMOKE_MODEL_SETTINGS = {
-  "asnet": {"resnet_width": 4},
-  "attention_unet": {"base_width": 4},
-  "cca": {"resnet_depth": 18, "resnet_width": 8, "width": 16},
-  "cdnn": {"base_width": 4},
-  "cenet": {"resnet_depth": 18, "resnet_width": 4, "head_width": 4},
-  "deeplabv3plus": {"resnet_depth": 18, "resnet_width": 4, "width": 8, "low_level_width": 4},
-  "fcn8s": {"base_width": 4, "fc_width": 32},
-  "multiresunet": {"base_width": 4},
-  "r2unet": {"base_width": 4},
-  "rmsm": {"base_width": 4},
-  "segnet": {"base_width": 4},
-  "ulffn": {"base_width": 4},
-  "unet": {"base_width": 4},
-}
+def use_smoke_widths(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The config's network at its tiny size (the smoke variant's): its class's `smoke_fields`."""
+  # Imported here, so that tools reading configs and finished runs load no JAX.
+  from jaxseg import models  # noqa: PLC0415
+
+  config.model.update(models.model_class(config.model_name).smoke_fields)
+  return config
+
+
 # synthetic_lesions/tiny has 24 training images; holdout protocols keep 18.
 SMOKE_HOLDOUT_TRAIN = 18
 
@@ -209,9 +185,7 @@ def apply_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   name), so smoke runs need no download; runs that would evaluate another
   run's checkpoint train their own.
   """
-  if config.model_name not in SMOKE_MODEL_SETTINGS:
-    raise KeyError(f"No smoke settings for model {config.model_name!r} in SMOKE_MODEL_SETTINGS.")
-  config.model.update(SMOKE_MODEL_SETTINGS[config.model_name])
+  use_smoke_widths(config)
   config.dataset.name = "synthetic_lesions"
   config.dataset.builder_config = "tiny"
   config.dataset.manual_dir = None

@@ -11,6 +11,7 @@ ISIC 2017 test set (results_isic2017_test.json). Paper (%):
 """
 
 from experiments.configs import _ulffn, common
+from jaxseg import run_layout
 
 
 def get_config():
@@ -20,6 +21,8 @@ def get_config():
   config.dataset.update(name="isic2016", train_split="protocol:train")
   config.dataset.protocol.update(name="holdout", num_train=700)
   config.evals.isic2017_test = common.evaluator(
-    "test", dataset="isic2017", results_file="results_isic2017_test.json"
+    "test",
+    dataset="isic2017",
+    results_file=run_layout.dataset_results_file("isic2017", "test"),
   )
   return config

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
-from jaxseg import atomic_files
+from jaxseg import atomic_files, run_layout
 from jaxseg.data import datasets, transforms
 from jaxseg.errors import ConfigError
 
@@ -142,7 +142,7 @@ def open_train_split(dataset_config, workdir: str | None = None):
   kept = set(_permuted(ids, dataset_config.protocol.seed)[:size])
   if workdir is not None:
     atomic_files.write_json(
-      os.path.join(workdir, "train_ids.json"), {"train_size": size, "train": sorted(kept)}
+      os.path.join(workdir, run_layout.TRAIN_IDS_FILE), {"train_size": size, "train": sorted(kept)}
     )
   return Subset(source, [i for i, example_id in enumerate(ids) if example_id in kept])
 
@@ -179,4 +179,4 @@ def _write_split_ids(workdir: str, dataset_config, parts: dict):
     "protocol": dataset_config.protocol.to_dict(),
     **parts,
   }
-  atomic_files.write_json(os.path.join(workdir, "splits.json"), record)
+  atomic_files.write_json(os.path.join(workdir, run_layout.SPLITS_FILE), record)

@@ -1,16 +1,12 @@
 """k-fold cross-validation (cdnn, asnet) and cdnn's bagging ensemble.
 
 Protocols: docs/papers.md, "cdnn (paper 003)" and "asnet (paper 004)". A config
-with `crossval.enabled` and a kfold `dataset.protocol` runs as
-
-  <workdir>/folds.json                  every fold's held-out ids (seeded, disjoint, covering)
-  <workdir>/fold_<k>/                   an ordinary run: trains on the other folds; its
-                                        evaluators score fold k's held-out part (results.json)
-  <workdir>/results.json                mean and std over folds of the fold means
-  <workdir>/all_data/                   (with ensemble evaluators) a run on the whole
-                                        source split, scored by those evaluators
-  <workdir>/results_ensemble_<split>.json   the ensemble evaluators: fold models plus
-                                        all_data, averaged
+with `crossval.enabled` and a kfold `dataset.protocol` runs, in the layout of
+`jaxseg/run_layout.py`, each fold as an ordinary run that trains on the other
+folds and scores its own held-out part; writes every fold's held-out ids
+first, then the mean and std over folds of the fold means; with ensemble
+evaluators, also a run on the whole source split (the all-data model), and
+the ensemble evaluators score the fold models and it, averaged.
 
 Every run is an ordinary `trainer.train_and_evaluate`, so an interrupted fold
 resumes from its last checkpoint, and a fold with its results.json is not
@@ -21,14 +17,13 @@ as "mean +- std over five folds" is usually computed; the results also hold the
 mean over all held-out images, where every training image counts once.
 """
 
-import json
 import os
 
 import jax
 import numpy as np
 from absl import logging
 
-from jaxseg import atomic_files, distributed, metrics
+from jaxseg import atomic_files, distributed, metrics, run_layout
 from jaxseg.config_overrides import derive_config
 from jaxseg.data import datasets, splits
 from jaxseg.errors import ConfigError
@@ -79,7 +74,9 @@ def all_data_config(config):
     dataset = entry.dataset or config.dataset.name
     overrides[f"evals.{name}.ensemble"] = False
     overrides[f"evals.{name}.results_file"] = (
-      "results.json" if index == 0 else f"results_{dataset}_{entry.split.replace(':', '_')}.json"
+      run_layout.RESULTS_FILE
+      if index == 0
+      else run_layout.dataset_results_file(dataset, entry.split)
     )
   return derive_config(config, overrides)
 
@@ -94,11 +91,12 @@ def check_config(config):
   held_out = [
     name
     for name, entry in config.evals.items()
-    if not entry.ensemble and entry.at_end and entry.results_file == "results.json"
+    if not entry.ensemble and entry.at_end and entry.results_file == run_layout.RESULTS_FILE
   ]
   if not held_out or config.evals[held_out[0]].split != f"{splits.PROTOCOL_PREFIX}heldout":
     raise ConfigError(
-      f"Cross-validation config {config.name!r} needs an evaluator writing results.json on "
+      f"Cross-validation config {config.name!r} needs an evaluator writing "
+      f"{run_layout.RESULTS_FILE} on "
       "protocol:heldout (each fold's score), e.g. --config.evals.test.split=protocol:heldout."
     )
   for name, entry in ensemble_evaluators(config):
@@ -124,16 +122,8 @@ def summarize_folds(fold_results: list[dict]) -> dict:
   }
 
 
-def _read_results(run_dir: str) -> dict | None:
-  path = os.path.join(run_dir, "results.json")
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
 def write_fold_ids(config, workdir: str):
-  """<workdir>/folds.json: the held-out ids of every fold, before any fold trains."""
+  """The held-out ids of every fold (`run_layout.FOLDS_FILE`), before any fold trains."""
   protocol = config.dataset.protocol
   ids = splits.source_ids(config.dataset)
   folds = splits.kfold(ids, num_folds=protocol.num_folds, seed=protocol.seed)
@@ -145,7 +135,7 @@ def write_fold_ids(config, workdir: str):
     "heldout": [fold["heldout"] for fold in folds],
   }
   if jax.process_index() == 0:
-    atomic_files.write_json(os.path.join(workdir, "folds.json"), record)
+    atomic_files.write_json(os.path.join(workdir, run_layout.FOLDS_FILE), record)
 
 
 def train_folds(config, workdir: str) -> dict:
@@ -157,13 +147,13 @@ def train_folds(config, workdir: str) -> dict:
   write_fold_ids(config, workdir)
   runs, fold_results = [], []
   for fold in range(config.dataset.protocol.num_folds):
-    run_dir = os.path.join(workdir, f"fold_{fold}")
-    if not distributed.lead_decides(_read_results(run_dir) is not None):
+    run_dir = run_layout.fold_dir(workdir, fold)
+    if not distributed.lead_decides(run_layout.has_results(run_dir)):
       logging.info("Cross-validation: training fold %d in %s.", fold, run_dir)
       runs.append(trainer.train_and_evaluate(fold_config(config, fold), run_dir))
     else:
       logging.info("Cross-validation: fold %d is finished (%s).", fold, run_dir)
-    fold_results.append(_read_results(run_dir))
+    fold_results.append(run_layout.read_results(run_dir))
 
   summary = None
   if jax.process_index() == 0:
@@ -171,12 +161,14 @@ def train_folds(config, workdir: str) -> dict:
     summary = {
       "config": config.name,
       "dataset": config.dataset.name,
-      "split": f"{config.dataset.protocol.source_split}, {len(fold_results)}-fold held-out",
+      "split": run_layout.cross_validation_split(
+        config.dataset.protocol.source_split, len(fold_results)
+      ),
       "resolution": first["resolution"],
       "postprocess": first.get("postprocess", "none"),
       **summarize_folds(fold_results),
     }
-    atomic_files.write_json(os.path.join(workdir, "results.json"), summary)
+    atomic_files.write_json(os.path.join(workdir, run_layout.RESULTS_FILE), summary)
     mean, std = summary["metrics"], summary["std"]
     logging.info(
       "Cross-validation over %d folds: JA %.4f +- %.4f, DI %.4f +- %.4f, AC %.4f +- %.4f.",
@@ -185,13 +177,15 @@ def train_folds(config, workdir: str) -> dict:
 
   ensemble_results = {}
   if ensemble_evaluators(config):
-    all_data_dir = os.path.join(workdir, "all_data")
-    if not distributed.lead_decides(_read_results(all_data_dir) is not None):
+    all_data_dir = run_layout.all_data_dir(workdir)
+    if not distributed.lead_decides(run_layout.has_results(all_data_dir)):
       logging.info("Training the ensemble's all-data model in %s.", all_data_dir)
       runs.append(trainer.train_and_evaluate(all_data_config(config), all_data_dir))
-    member_dirs = [os.path.join(workdir, f"fold_{k}") for k in range(len(fold_results))]
     ensemble_results = ensemble.evaluate_ensemble(
-      fold_config(config, 0), [*member_dirs, all_data_dir], ensemble_evaluators(config), workdir
+      fold_config(config, 0),
+      run_layout.ensemble_member_dirs(workdir, len(fold_results)),
+      ensemble_evaluators(config),
+      workdir,
     )
   return {
     "results": summary,

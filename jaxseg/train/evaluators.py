@@ -1,20 +1,7 @@
 """Evaluators: the named entries of `config.evals`, each scoring one split one way.
 
-Fields of an entry (made by `experiments/configs/common.evaluator`):
-
-  dataset       "" for the config's own dataset, or another registered one (ulffn: isic2017)
-  split         an official split, or protocol:heldout / protocol:train of the config's protocol
-  resolution    "input": against the mask at the model's input size (the papers' protocol);
-                "original": probabilities resized to each mask's own size (the challenge's)
-  postprocess   "none" (foreground where probability >= 0.5) or a jaxseg.postprocess name
-                (cdnn: dual_threshold), applied at the resolution being scored
-  every_steps   > 0: also during training, every that many steps (TensorBoard `<name>/...`)
-  at_end        after training (or on `evaluate_checkpoint`'s model), write `results_file`
-  results_file  in the run's workdir: results.json, results_isic2017_test.json, ...
-  ensemble      k-fold runs only: score the bagging ensemble of the fold models and an
-                all-data model instead (jaxseg/train/crossval.py)
-  select        this evaluator (every_steps > 0) picks the checkpoint the final
-                evaluators score: the best by mean JA (jaxseg/train/selection.py)
+An entry's fields, defaults and meanings are `evaluator_entry.EvaluatorEntry`
+(configs make entries with `experiments/configs/common.evaluator`).
 
 A results file holds the mean and pooled metrics, the per-image values, the
 mean per diagnosis and the melanoma breakdown where the dataset has
@@ -29,17 +16,12 @@ from absl import logging
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
-from jaxseg import atomic_files, metrics, postprocess, report
+from jaxseg import atomic_files, metrics, postprocess, report, run_layout
 from jaxseg.config_overrides import derive_config
 from jaxseg.data import datasets, pipeline, splits, transforms
 from jaxseg.errors import ConfigError
+from jaxseg.train.evaluator_entry import FIELDS, RESOLUTIONS, scored_resolution
 from jaxseg.train.setup import put_batch
-
-RESOLUTIONS = ("input", "original")
-FIELDS = (
-  "dataset", "split", "resolution", "postprocess", "every_steps", "at_end", "results_file",
-  "ensemble", "select",
-)  # fmt: skip
 
 
 def check_evaluators(config) -> None:
@@ -140,10 +122,9 @@ def evaluate_and_write(
   accumulator = evaluate(state, eval_step, config, entry, mesh, workdir)
   if jax.process_index() != 0:
     return None
-  height, width = config.input.image_size
   dataset = dataset_config(config, entry).name
   extra = {
-    "resolution": "original" if entry.resolution == "original" else f"input {height}x{width}",
+    "resolution": scored_resolution(entry, config.input.image_size),
     "postprocess": entry.postprocess,
     **extra,
   }
@@ -177,11 +158,9 @@ def write_results(path: str, config, dataset: str, split: str, accumulator, extr
     if breakdown is not None:
       results["by_melanoma"] = breakdown
   atomic_files.write_json(path, results)
-  # results.json -> ja_histogram.png, results_X.json -> ja_histogram_X.png.
-  suffix = os.path.splitext(os.path.basename(path))[0].removeprefix("results")
   report.write_ja_histogram(
     results["per_image"],
-    os.path.join(os.path.dirname(path), f"ja_histogram{suffix}.png"),
+    os.path.join(os.path.dirname(path), run_layout.histogram_file(os.path.basename(path))),
     melanoma_diagnosis=melanoma,
   )
   return results

@@ -19,6 +19,10 @@ points along each curve. Arithmetic is float32, which halves the time over
 float64, and images are channel-first (3, height, width) until the end:
 numpy runs its inner loops over the last axis, and one of length 3 is
 several times slower. About 10 ms an image at 192 x 256 on one core.
+
+One module of ~450 lines: every drawing step takes its draws from the one
+generator in a fixed order, and keeping them together keeps that order
+visible (moving a step changes every image).
 """
 
 import dataclasses
