@@ -5,12 +5,15 @@ Each process has 2 CPU devices and JAX's environment variables
 `jaxseg.distributed.initialize_from_env` turns into `jax.distributed` with gloo
 collectives. Two processes x 2 devices must score like this process's 4
 devices, with only process 0 writing results and logs; a failure on either
-process must end both, promptly and saying why.
+process, also one before it connects, must end both, promptly and saying why;
+processes started with different configs must both stop with one error.
 """
 
 import json
 import os
 import pathlib
+import random
+import re
 import socket
 import subprocess
 import sys
@@ -33,12 +36,36 @@ SPEC = "unet_synthetic:smoke"
 OVERRIDES = {"batch_size": "8", "optimizer.name": "sgd", "optimizer.lr": "0.1"}
 # Per run of two processes; both usually end within a minute on 2 busy cores.
 TIMEOUT_S = 300
+# Coordinator ports: a block per xdist worker below the ephemeral range (_free_port).
+_PORTS_PER_WORKER = 1000
 
 
 def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
+  """A port for process 0's coordinator that no other socket takes before process 0 binds it.
+
+  Process 0 binds it only after importing JAX, flax and TFDS, 20-40 s on
+  loaded CI cores. A port found by binding port 0 could meanwhile go to any
+  socket bound to port 0 (a gloo listener or a coordinator probe of the test
+  in the other xdist worker): process 0 then fails ("Failed to start RPC
+  server") and process 1 waits 300 s for it to connect. The kernel hands out
+  ports only from its ephemeral range, so this one comes from below it, in a
+  block of its own per xdist worker, and is checked free.
+  """
+  try:
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+      ephemeral_low = int(f.read().split()[0])
+  except (OSError, ValueError, IndexError):
+    ephemeral_low = 32768  # Linux's default
+  worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+  start = ephemeral_low - _PORTS_PER_WORKER * (worker % 16 + 1)
+  for port in random.sample(range(start, start + _PORTS_PER_WORKER), _PORTS_PER_WORKER):
+    with socket.socket() as s:
+      try:
+        s.bind(("127.0.0.1", port))
+      except OSError:
+        continue  # in use, or in TIME_WAIT after an earlier test's coordinator
+      return port
+  raise RuntimeError(f"No free port in {start}..{start + _PORTS_PER_WORKER - 1}.")
 
 
 def _command(tfds_dir, workdir, extra=()) -> list[str]:
@@ -174,6 +201,87 @@ def test_a_failure_on_one_process_ends_both(tfds_dir, tmp_path, failing):
   assert f"Ending process {survivor} too" in survivor_log
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("failing", [0, 1])
+def test_a_rejected_command_line_ends_both(tfds_dir, tmp_path, failing):
+  """A flag rejected before `main` connects (process 0 serves the coordination service)."""
+  workdir, port = tmp_path / "run", _free_port()
+  logs = [tmp_path / f"process_{i}.log" for i in range(2)]
+  extra = ["--no_such_flag"]
+  processes = [
+    _launch(["-m", *_command(tfds_dir, workdir, extra if i == failing else ())], port, i, logs[i])
+    for i in range(2)
+  ]
+  ended = _wait(processes, logs)
+  survivor = 1 - failing
+  assert processes[failing].returncode == 2, _tails(logs)  # a command-line mistake (cli.py)
+  assert processes[survivor].returncode == 1, _tails(logs)
+  # Without jaxseg.distributed.end_all_on_early_failure the survivor waited
+  # 300 s for the failing process to connect.
+  assert abs(ended[survivor] - ended[failing]) < 15, (ended, _tails(logs))
+  failing_log, survivor_log = logs[failing].read_text(), logs[survivor].read_text()
+  assert "error: Unknown command line flag 'no_such_flag'" in failing_log
+  failed = f"process {failing} of 2 failed: UserError: Unknown command line flag 'no_such_flag'"
+  assert failed in failing_log
+  assert failed in survivor_log
+  assert f"Ending process {survivor} too" in survivor_log
+
+
+@pytest.mark.slow
+def test_help_with_the_variables_set_waits_for_no_one(tmp_path):
+  """--help is no failure: it prints the help and exits without connecting."""
+  log = tmp_path / "process_1.log"
+  process = _launch(["-m", "experiments.run", "--help"], _free_port(), 1, log)
+  _wait([process], [log])
+  assert process.returncode == 1, log.read_text()  # absl's status for --help
+  assert "--workdir" in log.read_text()
+  assert "failed before connecting" not in log.read_text()
+
+
+@pytest.mark.slow
+def test_processes_with_different_configs_both_stop_with_one_error(tfds_dir, tmp_path):
+  workdir, port = tmp_path / "run", _free_port()
+  logs = [tmp_path / f"process_{i}.log" for i in range(2)]
+  extra = ["--config.optimizer.lr=0.2"]  # process 0 has OVERRIDES' 0.1
+  processes = [
+    _launch(["-m", *_command(tfds_dir, workdir, extra if i == 1 else ())], port, i, logs[i])
+    for i in range(2)
+  ]
+  _wait(processes, logs)
+  assert [p.returncode for p in processes] == [2, 2], _tails(logs)
+  for log in logs:
+    errors = [line for line in log.read_text().splitlines() if line.startswith("error:")]
+    assert errors == [
+      "error: The processes of this run were started with different configs: process 1 "
+      "differs from process 0 in optimizer.lr (0.1 on process 0, 0.2 on process 1). Start "
+      "every process with the same command (--config, its --config.key=value overrides, the "
+      "tool's flags); only JAX_PROCESS_ID differs between them."
+    ], _tails(logs)
+  assert not (workdir / "checkpoints").exists()  # stopped before training
+
+
+def test_config_mismatch_names_the_processes_and_keys():
+  base = {"seed": 0, "optimizer": {"lr": 0.1, "name": "sgd"}, "input": {"size": [8, 8]}}
+  other_lr = {**base, "optimizer": {"lr": 0.2, "name": "sgd"}}
+  many = {
+    "seed": 1,
+    "optimizer": {"lr": 0.3, "name": "adam"},
+    "input": {"size": [16, 16], "crop": True},
+    "extra": {"a": 1, "b": 2},
+  }
+  texts = [json.dumps(c, sort_keys=True) for c in (base, other_lr, base, other_lr, many)]
+  assert distributed.config_mismatch(texts[:1] * 3) is None
+  message = distributed.config_mismatch(texts)
+  assert message.startswith(
+    "The processes of this run were started with different configs: processes 1, 3 differ "
+    "from process 0 in optimizer.lr (0.1 on process 0, 0.2 on processes 1, 3); process 4 "
+    "differs from process 0 in extra.a (absent on process 0, 1 on process 4), extra.b (absent "
+    "on process 0, 2 on process 4), input.crop (absent on process 0, true on process 4), "
+    "input.size ([8, 8] on process 0, [16, 16] on process 4), optimizer.lr (0.1 on process 0, "
+    "0.3 on process 4) and 2 more keys. Start every process"
+  ), message
+
+
 def test_initialize_from_env_does_nothing_without_the_variables(monkeypatch):
   for name in distributed.ENV_VARS:
     monkeypatch.delenv(name, raising=False)
@@ -250,3 +358,36 @@ def test_a_process_waiting_in_a_collective_ends_when_another_fails(tmp_path, fai
   assert failed in survivor_log
   assert f"Ending process {survivor} too" in survivor_log
   assert "the collective returned" not in survivor_log
+
+
+_PROCESS_0_WORKS_ALONE = """
+import time
+
+from jax.experimental import multihost_utils
+
+from jaxseg import distributed
+
+distributed.initialize_from_env()
+import jax
+
+if jax.process_index() == 0:
+  time.sleep(5)  # as when process 0 builds a dataset
+start = time.monotonic()
+distributed.wait_for_processes("process 0 worked alone")
+print(f"waited {time.monotonic() - start:.1f} s", flush=True)
+multihost_utils.sync_global_devices("the first collective")
+print("the first collective returned", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_wait_for_processes_waits_for_the_last_one(tmp_path):
+  """The others wait in the coordination service (a first collective would give up after 30 s)."""
+  logs = [tmp_path / f"process_{i}.log" for i in range(2)]
+  port = _free_port()
+  processes = [_launch(["-c", _PROCESS_0_WORKS_ALONE], port, i, logs[i]) for i in range(2)]
+  _wait(processes, logs)
+  assert [p.returncode for p in processes] == [0, 0], _tails(logs)
+  waited = [float(re.search(r"waited ([0-9.]+) s", log.read_text())[1]) for log in logs]
+  assert waited[1] >= 2.5 > waited[0], waited
+  assert all("the first collective returned" in log.read_text() for log in logs)
