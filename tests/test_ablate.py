@@ -202,6 +202,7 @@ def test_command_line_overrides_reach_every_row_as_typed_values(tmp_path, fake_t
   assert record["overrides"]["model.use_cca"] is True  # the row's own switch
 
 
+@pytest.mark.slow
 def test_smoke_ablation_end_to_end(tmp_path, tfds_dir, monkeypatch):
   widths = tables.PaperTable(
     config="unet_{dataset}",

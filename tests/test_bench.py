@@ -2,11 +2,14 @@
 
 import json
 
+import pytest
+
 from experiments import bench, configs
 from jaxseg.config_overrides import derive_config
 from tests.run_testing import assert_one_user_error, run_module
 
 
+@pytest.mark.slow
 def test_all_writes_one_table_row_per_config_and_their_measurements(tmp_path):
   out, measured = tmp_path / "table.md", tmp_path / "bench.json"
   proc = run_module(
@@ -34,6 +37,7 @@ def test_all_writes_one_table_row_per_config_and_their_measurements(tmp_path):
   assert result["xla_train_memory_gib"] > 0 and result["peak_memory_mib"] > 0
 
 
+@pytest.mark.slow
 def test_accumulated_step_counts_every_micro_batch_and_the_memory_of_one():
   # 64x64, so that activations rather than parameters dominate the memory.
   config = derive_config(configs.get_config("unet_synthetic:smoke"), {"input.image_size": (64, 64)})

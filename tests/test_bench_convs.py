@@ -82,6 +82,7 @@ def test_sums_weight_by_count_and_skip_input_gradients_of_images():
   )
 
 
+@pytest.mark.slow
 def test_prints_a_row_per_distinct_convolution_and_their_sum():
   proc = run_module("experiments.bench_convs", "--config", "cdnn_synthetic:smoke", "--repeats", "1")
   assert proc.returncode == 0, proc.stderr[-2000:]

@@ -109,6 +109,7 @@ def test_cli_user_errors_are_one_message_and_status_2(args, message, tfds_dir, t
   assert_one_user_error(proc, message)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_smoke_run(name, tfds_dir, tmp_path):
   """Every config's smoke variant trains, traces its steps once and writes results."""

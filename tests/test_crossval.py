@@ -38,6 +38,7 @@ def _cv_config(data_dir, **overrides):
   )
 
 
+@pytest.mark.slow
 def test_crossval_trains_folds_summarises_and_resumes(tfds_dir, tmp_path, monkeypatch):
   config = _cv_config(tfds_dir)
   out = experiment.run(config, str(tmp_path))
@@ -82,6 +83,7 @@ def test_crossval_trains_folds_summarises_and_resumes(tfds_dir, tmp_path, monkey
   assert trained == []
 
 
+@pytest.mark.slow
 def test_crossval_resumes_an_interrupted_fold_from_its_checkpoint(tfds_dir, tmp_path, monkeypatch):
   config = _cv_config(tfds_dir, num_train_steps=4, checkpoint_every_steps=2)
   original = trainer.train_and_evaluate

@@ -228,6 +228,7 @@ def test_remat_checkpoints_blocks_and_keeps_the_parameters(name):
 
 
 # A ResNet encoder, and plain convolution blocks with a transposed-convolution decoder.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["asnet", "unet"])
 def test_remat_changes_no_gradient(name):
   plain, remat, (images, masks) = _plain_and_remat_models(name)

@@ -208,6 +208,7 @@ def test_flax_like_init_changes_only_the_decoder():
   assert torch.count_nonzero(twin.head.bias) == 0
 
 
+@pytest.mark.slow
 def test_parity_harness_end_to_end(tfds_dir, tmp_path):
   """Both frameworks, two seeds, on the smoke recipe: the report and its JSON."""
   env = {**os.environ, "TFDS_DATA_DIR": str(tfds_dir), "JAX_PLATFORMS": "cpu"}
@@ -240,6 +241,7 @@ def test_parity_harness_end_to_end(tfds_dir, tmp_path):
   assert json.loads((tmp_path / "parity.json").read_text())["summary"] == record["summary"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config_name", ["parity_asnet:smoke", "parity_unet:smoke"])
 def test_same_weights_and_batches_give_the_same_losses(tfds_dir, config_name):
   """The training steps are the same computation: lockstep losses agree step after step."""

@@ -51,6 +51,7 @@ def test_four_devices_match_one_device():
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_is_the_mean_of_micro_batch_steps():
   """grad_accum_steps=2: the update of the mean gradient of rows 0::2 and 1::2, and
   BatchNorm running averages updated once per micro-batch, in that order."""
@@ -107,6 +108,7 @@ class _Recorder:
     self.batches[step] = {k: np.array(v) for k, v in batch.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("grad_accum_steps", [1, 2])
 def test_preemption_resume_is_exact(grad_accum_steps, tfds_dir, tmp_path):
   overrides = {"num_train_steps": 6, "checkpoint_every_steps": 3, "log_every_steps": 3}
@@ -165,7 +167,7 @@ def test_eval_at_original_resolution(tfds_dir, tmp_path):
 
 def _event_scalars(run_dir) -> dict[str, dict[int, float]]:
   """tag -> step -> value, from a run's TensorBoard event files."""
-  from tensorboard.backend.event_processing.event_file_loader import (  # noqa: PLC0415
+  from tensorboard.backend.event_processing.event_file_loader import (
     LegacyEventFileLoader,
   )
 

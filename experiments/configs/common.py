@@ -168,7 +168,7 @@ def use_kfold_cross_validation(config, num_folds: int = 5):
 def use_smoke_widths(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The config's network at its tiny size (the smoke variant's): its class's `smoke_fields`."""
   # Imported here, so that tools reading configs and finished runs load no JAX.
-  from jaxseg import models  # noqa: PLC0415
+  from jaxseg import models
 
   config.model.update(models.model_class(config.model_name).smoke_fields)
   return config

@@ -15,7 +15,7 @@ _INSTALL = (
 def import_torch(needed_by: str):
   """The torch module, or a user error naming what needs it and how to install it."""
   try:
-    import torch  # noqa: PLC0415  (an optional extra)
+    import torch  # an optional extra: imported where its absence can be explained
   except ImportError:
     raise UserError(f"{needed_by} needs PyTorch: {_INSTALL}.") from None
   return torch
