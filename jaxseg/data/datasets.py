@@ -19,10 +19,9 @@ import os
 import jax
 import tensorflow_datasets as tfds
 from absl import logging
-from jax.experimental import multihost_utils
 
 import tfds_builders
-from jaxseg import errors
+from jaxseg import distributed, errors
 from tfds_builders import lesion_builder, lesion_features
 from tfds_builders.folder import folder_dataset_builder
 
@@ -191,7 +190,7 @@ def open_data_source(
     # whatever it sees on disk.
     if jax.process_index() == 0 and not builder.is_prepared():
       _prepare(builder, spec, full_name, data_dir, manual_dir, folder, option_names)
-    multihost_utils.sync_global_devices(f"prepare {full_name}")
+    distributed.wait_for_processes(f"prepare {full_name}")
     builder = tfds.builder(full_name, data_dir=data_dir, **builder_kwargs)
   elif not builder.is_prepared():
     _prepare(builder, spec, full_name, data_dir, manual_dir, folder, option_names)
