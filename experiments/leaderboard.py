@@ -9,8 +9,6 @@ as RUNS_DIR/leaderboard.md and, one line per results file,
 RUNS_DIR/leaderboard.csv.
 """
 
-import re
-
 from experiments import cli, tables
 from experiments.paper_match import PaperNumbers
 from experiments.run_finder import (
@@ -59,8 +57,8 @@ def _count(parameters: int | None) -> str:
 
 def _kind_label(row: LeaderboardRow) -> str:
   if row.kind == CROSS_VALIDATION:
-    folds = re.search(r"\d+-fold", row.split)  # crossval's split: "train, 5-fold held-out"
-    return f"{folds.group() if folds else 'k-fold'} mean ± std"
+    folds = run_layout.cross_validation_folds(row.split)
+    return f"{f'{folds}-fold' if folds else 'k-fold'} mean ± std"
   if row.kind == ENSEMBLE:
     return f"ensemble of {row.num_models}"
   return {ALL_DATA: "all-data model", SINGLE: "single"}[row.kind]

@@ -74,19 +74,19 @@ def histogram_file(results_file: str) -> str:
   return f"ja_histogram{os.path.splitext(results_file)[0].removeprefix('results')}.png"
 
 
-def split_file_part(split: str) -> str:
+def _split_file_part(split: str) -> str:
   """A split as part of a file name: protocol:heldout -> protocol_heldout."""
   return split.replace(":", "_")
 
 
 def ensemble_results_file(split: str) -> str:
   """Where a cross-validation's ensemble evaluator on `split` writes."""
-  return f"results_ensemble_{split_file_part(split)}.json"
+  return f"results_ensemble_{_split_file_part(split)}.json"
 
 
 def dataset_results_file(dataset: str, split: str) -> str:
   """A further evaluator's results file, named by what it scores."""
-  return f"results_{dataset}_{split_file_part(split)}.json"
+  return f"results_{dataset}_{_split_file_part(split)}.json"
 
 
 def read_results(run_dir: str, results_file: str = RESULTS_FILE) -> dict | None:
